@@ -1,0 +1,55 @@
+"""Command-line entry point: ``infwidth <command> ...``.
+
+Each subcommand lives in its own module here and registers itself on :data:`app`. Heavy imports
+(torch, numpy) happen inside the commands so that ``infwidth --help`` stays fast. User mistakes
+become one line on stderr and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+
+from infwidth.cli.app import app
+from infwidth.errors import UserError
+
+COMMAND_MODULES = ("classify", "coordcheck", "kernel", "converge", "word2vec", "maml", "tour")
+
+for _name in COMMAND_MODULES:
+    if importlib.util.find_spec(f"infwidth.cli.{_name}") is not None:
+        importlib.import_module(f"infwidth.cli.{_name}")
+
+
+def _fail(message: str) -> None:
+    print(f"infwidth: error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns the exit code (0 success, 2 user error)."""
+    from typer.exceptions import Abort, Exit, TyperException
+
+    args = sys.argv[1:] if argv is None else list(argv)
+    try:
+        result = app(args=args, prog_name="infwidth", standalone_mode=False)
+    except UserError as exc:
+        _fail(str(exc).splitlines()[0] if str(exc) else "invalid input")
+    except TyperException as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            exc.show()  # type: ignore[attr-defined]
+            return 2
+        message = " ".join(exc.format_message().split())
+        command = next((a for a in args if not a.startswith("-")), None)
+        hint = f"; see 'infwidth {command} --help'" if command else "; see 'infwidth --help'"
+        _fail(message + hint)
+    except Exit as exc:
+        return exc.exit_code
+    except (Abort, KeyboardInterrupt):
+        print("infwidth: interrupted", file=sys.stderr)
+        return 130
+    return result if isinstance(result, int) else 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,64 @@
+"""``infwidth tour``: run every section of the main job and save a report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from infwidth.cli.app import app
+from infwidth.errors import UserError
+
+
+@app.command("tour")
+def tour(
+    out: Path = typer.Option(Path("tour-report"), "--out", help="Directory for report.md, report.json and plots."),
+    seed: int = typer.Option(0, "--seed", help="Seed for every random choice in the tour."),
+    only: str = typer.Option("", "--only", help="Comma-separated section names to run (default: all)."),
+    device: str = typer.Option("auto", "--device", help="torch device: auto, cpu, cuda, ..."),
+) -> None:
+    """Run the main job: classify the named parametrizations, check coordinates, take the limits,
+    and run small Word2Vec and MAML experiments; writes OUT/report.md and OUT/report.json."""
+    from rich.console import Console
+    from rich.markdown import Markdown
+
+    from infwidth import tour as tour_mod
+    from infwidth.runs import atomic_write_bytes, atomic_write_json, seed_everything, versions
+
+    names = tour_mod.available_sections()
+    if only:
+        wanted = [s.strip() for s in only.split(",") if s.strip()]
+        unknown = [s for s in wanted if s not in tour_mod.SECTIONS]
+        if unknown:
+            raise UserError(f"unknown tour section(s) {', '.join(unknown)}; choose from {', '.join(tour_mod.SECTIONS)}")
+        names = [s for s in names if s in wanted]
+    console = Console()
+    out.mkdir(parents=True, exist_ok=True)
+    ctx = tour_mod.TourContext(out=out, seed=seed, device=device, console=console)
+    results = []
+    for i, name in enumerate(names, 1):
+        console.rule(f"[bold]{i}/{len(names)} {name}")
+        seed_everything(seed)
+        res, seconds = tour_mod.run_section(name, ctx)
+        # figures relative to the report
+        res.figures = [Path(f).resolve().relative_to(out.resolve()) for f in res.figures]
+        console.print(Markdown(res.markdown))
+        for fig in res.figures:
+            console.print(f"  figure: {out / fig}")
+        console.print(f"  [dim]{seconds:.1f} s[/dim]")
+        results.append((name, res, seconds))
+    header = "# infwidth tour report\n\nMade by `infwidth tour` (seed %d).\n" % seed
+    atomic_write_bytes(out / "report.md", tour_mod.render_markdown(results, header).encode())
+    atomic_write_json(
+        out / "report.json",
+        {
+            "seed": seed,
+            "versions": versions(),
+            "sections": {
+                name: {"title": r.title, "numbers": r.numbers, "figures": [str(f) for f in r.figures], "seconds": s}
+                for name, r, s in results
+            },
+        },
+    )
+    console.rule()
+    console.print(f"report: {out / 'report.md'}  ({len(results)} sections)")

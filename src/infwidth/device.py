@@ -1,0 +1,22 @@
+"""Device and dtype selection: use a GPU when one is present, never assume the CPU."""
+
+from __future__ import annotations
+
+import torch
+
+
+def default_device() -> torch.device:
+    """The fastest available device: CUDA, then Apple MPS, then CPU."""
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def resolve_device(device: str | torch.device | None = None) -> torch.device:
+    """``None`` or ``"auto"`` picks :func:`default_device`; anything else is passed to torch."""
+    if device is None or (isinstance(device, str) and device == "auto"):
+        return default_device()
+    return torch.device(device)

@@ -1,0 +1,1 @@
+"""End-to-end experiments of the paper: Word2Vec and MAML on Omniglot."""

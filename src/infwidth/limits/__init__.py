@@ -1,0 +1,1 @@
+"""Infinite-width limits: kernel regime (:mod:`.kernels`) and feature learning (:mod:`.feature_learning`)."""
