@@ -21,9 +21,9 @@ for _name in COMMAND_MODULES:
         importlib.import_module(f"infwidth.cli.{_name}")
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> int:
     print(f"infwidth: error: {message}", file=sys.stderr)
-    raise SystemExit(2)
+    return 2
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,15 +34,18 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = app(args=args, prog_name="infwidth", standalone_mode=False)
     except UserError as exc:
-        _fail(str(exc).splitlines()[0] if str(exc) else "invalid input")
+        return _fail(str(exc).splitlines()[0] if str(exc) else "invalid input")
     except TyperException as exc:
         if type(exc).__name__ == "NoArgsIsHelpError":
             exc.show()  # type: ignore[attr-defined]
             return 2
         message = " ".join(exc.format_message().split())
         command = next((a for a in args if not a.startswith("-")), None)
-        hint = f"; see 'infwidth {command} --help'" if command else "; see 'infwidth --help'"
-        _fail(message + hint)
+        known = command in {c.name for c in app.registered_commands} | {
+            g.name for g in app.registered_groups
+        }
+        hint = f"see 'infwidth {command} --help'" if known else "see 'infwidth --help'"
+        return _fail(f"{message.rstrip('.')}; {hint}")
     except Exit as exc:
         return exc.exit_code
     except (Abort, KeyboardInterrupt):

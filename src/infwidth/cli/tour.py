@@ -47,7 +47,7 @@ def tour(
             console.print(f"  figure: {out / fig}")
         console.print(f"  [dim]{seconds:.1f} s[/dim]")
         results.append((name, res, seconds))
-    header = "# infwidth tour report\n\nMade by `infwidth tour` (seed %d).\n" % seed
+    header = f"# infwidth tour report\n\nMade by `infwidth tour --seed {seed}`.\n"
     atomic_write_bytes(out / "report.md", tour_mod.render_markdown(results, header).encode())
     atomic_write_json(
         out / "report.json",
