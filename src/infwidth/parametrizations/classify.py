@@ -1,0 +1,534 @@
+"""Exact classification of abc-parametrizations (Tensor Programs IV, section 3) and the scaling
+exponents they predict for a finite network after one update.
+
+Everything here is rational arithmetic on two invariants per layer, so it is exactly invariant
+under the symmetry ``(a, b, c) -> (a + t, b - t, c - 2t)``:
+
+* ``alpha_l = a_l + b_l``  -- the entries of ``W^l`` at init are ``Theta(n^{-alpha_l})``;
+* ``gamma_l = c + 2 a_l``  -- an SGD step moves ``W^l`` by ``n^{-gamma_l}`` times its gradient.
+
+With Adam (per-layer rates ``eta n^{-c_l}``) the second invariant is ``delta_l = a_l + c_l``: the
+first Adam step is sign-like, so it moves every entry of ``W^l`` by ``Theta(n^{-delta_l})``.
+The derivations are written out in ``docs/classification.md``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+from infwidth.errors import UserError
+from infwidth.parametrizations.abc import Number, Parametrization, preset, to_fraction
+
+REGIMES = ("unstable", "trivial", "kernel", "feature-learning")
+KERNELS = ("ntk", "nngp", "partial-ntk")
+OPTIMIZERS = ("sgd", "adam")
+NONLINEARITIES = ("relu", "tanh")
+
+HALF = Fraction(1, 2)
+ZERO = Fraction(0)
+ONE = Fraction(1)
+
+
+def _growth(e: Fraction) -> str:
+    """Words for a coordinate size ``Theta(n^e)``."""
+    if e > 0:
+        return f"grows like n^{e}"
+    if e < 0:
+        return f"vanishes like n^{e}"
+    return "stays Theta(1)"
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One violated stability condition: what it protects, the relation, the value, the gap."""
+
+    name: str  # readable name, e.g. "logits stay bounded under the readout's update"
+    requirement: str  # the relation, e.g. "2a_{L+1} + c >= 1"
+    actual: Fraction  # the value of the left-hand side
+    by: Fraction  # how far it misses (always > 0)
+    effect: str  # what happens as the width grows, e.g. "f moves like n^1 after one step"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "requirement": self.requirement,
+            "actual": str(self.actual),
+            "by": str(self.by),
+            "effect": self.effect,
+        }
+
+    def __str__(self) -> str:
+        return f"{self.name}: needs {self.requirement}, got {self.actual} (off by {self.by}); {self.effect}"
+
+
+@dataclass(frozen=True)
+class Classification:
+    """The exact classification of one parametrization (SPEC section 2). Fractions are exact."""
+
+    parametrization: Parametrization
+    optimizer: str
+    r: Fraction
+    r_l: tuple[Fraction, ...]  # layers 1..L
+    readout_step: Fraction  # SGD: 2a_{L+1} + c; Adam: a_{L+1} + c_{L+1}
+    stable: bool
+    failures: list[Failure]
+    nontrivial: bool | None
+    regime: str
+    updated_maximally: tuple[bool, ...] | None  # L+1 entries, readout last
+    readout_initialized_maximally: bool | None
+    kernel: str | None
+    kernel_layers: tuple[int, ...] | None
+    f0_vanishes: bool
+    feature_learning_layers: tuple[int, ...]  # layers l whose features move Theta(1) (stable only)
+    explanation: str = field(repr=False)
+
+    @property
+    def depth(self) -> int:
+        return self.parametrization.depth
+
+    @property
+    def feature_learning(self) -> bool:
+        return self.regime == "feature-learning"
+
+    @property
+    def kernel_regime(self) -> bool:
+        return self.regime == "kernel"
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready: fractions as exact strings such as ``"1/2"``, layers 1-based."""
+        return {
+            "depth": self.depth,
+            "optimizer": self.optimizer,
+            "r": str(self.r),
+            "r_l": [str(x) for x in self.r_l],
+            "stable": self.stable,
+            "failures": [f.as_dict() for f in self.failures],
+            "nontrivial": self.nontrivial,
+            "regime": self.regime,
+            "updated_maximally": None if self.updated_maximally is None else list(self.updated_maximally),
+            "readout_initialized_maximally": self.readout_initialized_maximally,
+            "kernel": self.kernel,
+            "kernel_layers": None if self.kernel_layers is None else list(self.kernel_layers),
+            "f0_vanishes": self.f0_vanishes,
+            "feature_learning_layers": list(self.feature_learning_layers),
+            "init_exponents": [str(x) for x in self.parametrization.init_exponents()],
+            "readout_step": str(self.readout_step),
+            "explanation": self.explanation,
+            "parametrization": self.parametrization.as_dict(),
+        }
+
+
+# ---- the classification ------------------------------------------------------------------------
+def _adam_rates(p: Parametrization, adam_c: Sequence[Number]) -> tuple[Fraction, ...]:
+    rates = tuple(to_fraction(x, f"adam c_{i + 1}") for i, x in enumerate(adam_c))
+    if len(rates) != p.depth + 1:
+        raise UserError(
+            f"got {len(rates)} Adam rate exponents for depth {p.depth}; give one per layer (L+1 = {p.depth + 1})"
+        )
+    return rates
+
+
+def _update_exponents(
+    p: Parametrization, adam_c: Sequence[Number] | None
+) -> tuple[tuple[Fraction, ...], Fraction, str]:
+    """``(r_1..r_L, readout step exponent, its formula)`` for SGD or for Adam with rates ``adam_c``."""
+    L = p.depth
+    alpha, gamma = p.init_exponents(), p.step_exponents()
+    first = [ONE] + [ZERO] * (L - 1)  # I(l = 1)
+    if adam_c is None:
+        # Delta W^l = n^{-gamma_l} dh x^T with dh ~ n^{-theta}: theta = min(init, update) of the readout.
+        theta = min(alpha[-1], gamma[-1])
+        r_l = tuple(theta + gamma[i] - 1 + first[i] for i in range(L))
+        return r_l, gamma[-1], "2a_{L+1} + c"
+    # Adam moves each entry of W^l by n^{-(a_l + c_l)} whatever the gradient's scale.
+    rates = _adam_rates(p, adam_c)
+    delta = tuple(x + y for x, y in zip(p.a, rates, strict=True))
+    r_l = tuple(delta[i] - 1 + first[i] for i in range(L))
+    return r_l, delta[-1], "a_{L+1} + c_{L+1}"
+
+
+def classify(p: Parametrization, adam_c: Sequence[Number] | None = None) -> Classification:
+    """Classify ``p`` exactly (SGD with ``p.c``; or Adam with per-layer rate exponents ``adam_c``)."""
+    if not isinstance(p, Parametrization):
+        raise UserError(f"classify needs a Parametrization, got {type(p).__name__}; build one with preset(...)")
+    L = p.depth
+    alpha = p.init_exponents()
+    a_out = alpha[-1]
+    r_l, g_out, g_name = _update_exponents(p, adam_c)
+    r = min(r_l)
+
+    failures: list[Failure] = []
+    if alpha[0] != 0:
+        failures.append(
+            Failure(
+                "first layer initialized at the right scale",
+                "a_1 + b_1 = 0",
+                alpha[0],
+                abs(alpha[0]),
+                f"h^1 at init {_growth(-alpha[0])}",
+            )
+        )
+    for i in range(1, L):
+        if alpha[i] != HALF:
+            failures.append(
+                Failure(
+                    f"hidden layer {i + 1} initialized at the right scale",
+                    f"a_{i + 1} + b_{i + 1} = 1/2",
+                    alpha[i],
+                    abs(alpha[i] - HALF),
+                    f"h^{i + 1} at init {_growth(HALF - alpha[i])} (relative to h^{i})",
+                )
+            )
+    if a_out < HALF:
+        failures.append(
+            Failure(
+                "output bounded at init",
+                "a_{L+1} + b_{L+1} >= 1/2",
+                a_out,
+                HALF - a_out,
+                f"f_0 {_growth(HALF - a_out)}",
+            )
+        )
+    if r < 0:
+        failures.append(
+            Failure(
+                "features do not blow up",
+                "r >= 0",
+                r,
+                -r,
+                f"Delta x^L {_growth(-r)} during training",
+            )
+        )
+    if g_out < 1:
+        failures.append(
+            Failure(
+                "logits stay bounded under the readout's own update",
+                f"{g_name} >= 1",
+                g_out,
+                1 - g_out,
+                f"the readout's update moves f like n^{1 - g_out}",
+            )
+        )
+    if a_out + r < 1:
+        failures.append(
+            Failure(
+                "logits stay bounded under the feature updates",
+                "a_{L+1} + b_{L+1} + r >= 1",
+                a_out + r,
+                1 - a_out - r,
+                f"W^{{L+1}} Delta x^L moves f like n^{1 - a_out - r}",
+            )
+        )
+    stable = not failures
+
+    if stable:
+        readout_init_max = a_out + r == 1
+        readout_update_max = g_out == 1
+        nontrivial: bool | None = readout_init_max or readout_update_max
+        regime = "trivial" if not nontrivial else ("feature-learning" if r == 0 else "kernel")
+        updated = tuple(x == 0 for x in r_l) + (readout_update_max,)
+        fl_layers = tuple(k for k in range(1, L + 1) if min(r_l[:k]) == 0)
+    else:
+        readout_init_max = None
+        nontrivial = None
+        regime = "unstable"
+        updated = None
+        fl_layers = ()
+
+    kernel = kernel_layers = None
+    if regime == "kernel":
+        kernel_layers = surviving_ntk_layers(p, adam_c)
+        if len(kernel_layers) == L + 1:
+            kernel = "ntk"
+        elif kernel_layers == (L + 1,):
+            kernel = "nngp"
+        else:
+            kernel = "partial-ntk"
+
+    c = Classification(
+        parametrization=p,
+        optimizer="sgd" if adam_c is None else "adam",
+        r=r,
+        r_l=r_l,
+        readout_step=g_out,
+        stable=stable,
+        failures=failures,
+        nontrivial=nontrivial,
+        regime=regime,
+        updated_maximally=updated,
+        readout_initialized_maximally=readout_init_max,
+        kernel=kernel,
+        kernel_layers=kernel_layers,
+        f0_vanishes=a_out > HALF,
+        feature_learning_layers=fl_layers,
+        explanation="",
+    )
+    object.__setattr__(c, "explanation", explain(c))
+    return c
+
+
+def surviving_ntk_layers(p: Parametrization, adam_c: Sequence[Number] | None = None) -> tuple[int, ...]:
+    """1-based layers whose NTK term survives the limit (meaningful in the kernel regime).
+
+    The readout's term ``n^{-(2a_{L+1}+c)} <x^L, x^L>`` is ``Theta(n^{1 - (2a_{L+1}+c)})``: it survives
+    iff ``2a_{L+1} + c = 1``. Layer ``l <= L`` moves ``x^L`` by ``n^{-r_l}`` along ``W^{L+1}``, so
+    its term ``W^{L+1} Delta x^L`` is ``Theta(n^{1 - (a_{L+1}+b_{L+1}) - r_l})``: it survives iff
+    ``a_{L+1} + b_{L+1} + r_l = 1``.
+    """
+    r_l, g_out, _ = _update_exponents(p, adam_c)
+    a_out = p.init_exponents()[-1]
+    layers = [i + 1 for i, x in enumerate(r_l) if a_out + x == 1]
+    if g_out == 1:
+        layers.append(p.depth + 1)
+    return tuple(layers)
+
+
+# ---- explanation in plain words -----------------------------------------------------------------
+def _layers_text(layers: Sequence[int], depth: int) -> str:
+    names = [("the readout" if k == depth + 1 else f"layer {k}") for k in layers]
+    if not names:
+        return "no layer"
+    if len(names) == 1:
+        return names[0]
+    return ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def explain(c: Classification) -> str:
+    """A short paragraph saying what the classification means and why."""
+    L = c.depth
+    a_out = c.parametrization.init_exponents()[-1]
+    opt = "SGD" if c.optimizer == "sgd" else "Adam"
+    step_name = "2a_{L+1} + c" if c.optimizer == "sgd" else "a_{L+1} + c_{L+1}"
+    if not c.stable:
+        parts = [f"Unstable under {opt}: as the width n grows, something blows up or dies."]
+        for f in c.failures:
+            parts.append(f"{f.name[0].upper()}{f.name[1:]} needs {f.requirement}, but it is {f.actual} (off by {f.by}): {f.effect}.")
+        return " ".join(parts)
+    init = (
+        "f_0 -> 0 at init (a_{L+1} + b_{L+1} > 1/2)"
+        if c.f0_vanishes
+        else "f_0 is a Gaussian-process sample with the NNGP kernel (a_{L+1} + b_{L+1} = 1/2)"
+    )
+    if c.regime == "trivial":
+        text = (
+            f"Stable but trivial under {opt}: f never moves in the limit, because the readout's own update "
+            f"({step_name} = {c.readout_step} > 1) and the features' effect on f "
+            f"(a_{{L+1}} + b_{{L+1}} + r = {a_out + c.r} > 1) both vanish."
+        )
+        if c.feature_learning_layers:
+            text += (
+                f" The features of {_layers_text(c.feature_learning_layers, L)} do move by Theta(1) (r = 0),"
+                " but the readout is too small to pass that on to f."
+            )
+        return text + f" {init}."
+    maximal = [i + 1 for i, u in enumerate(c.updated_maximally or ()) if u]
+    if c.regime == "feature-learning":
+        text = (
+            f"Stable, nontrivial, feature learning under {opt}: r = 0, so the features of "
+            f"{_layers_text(c.feature_learning_layers, L)} change by Theta(1) during training "
+            "(feature learning in a layer carries on to every later layer). "
+            f"Updated maximally: {_layers_text(maximal, L)}."
+        )
+        if c.readout_initialized_maximally:
+            text += " The readout is initialized maximally (a_{L+1} + b_{L+1} + r = 1)."
+        if maximal == list(range(1, L + 2)) and c.readout_initialized_maximally:
+            text += " Every layer is updated maximally: this is muP (up to the symmetry)."
+        return text + f" {init}."
+    kernel_words = {
+        "ntk": "the full NTK (every layer's term)",
+        "nngp": "the NNGP kernel (only the readout's term: a random-features model)",
+        "partial-ntk": f"a partial NTK made of the terms of {_layers_text(c.kernel_layers or (), L)} only",
+    }[c.kernel or "ntk"]
+    return (
+        f"Stable, nontrivial, kernel regime under {opt}: r = {c.r} > 0, so every layer's features move by "
+        f"O(n^-{c.r}) and are frozen in the limit, while f still moves by Theta(1). In the limit f follows "
+        f"kernel gradient descent with {kernel_words}. {init}. "
+        "A kernel limit cannot learn features (the Dynamical Dichotomy)."
+    )
+
+
+# ---- predicted scaling exponents of a finite network ---------------------------------------------
+def _require_init_stable(p: Parametrization) -> None:
+    alpha = p.init_exponents()
+    bad = []
+    if alpha[0] != 0:
+        bad.append(f"a_1 + b_1 = {alpha[0]} (needs 0)")
+    bad += [f"a_{i + 1} + b_{i + 1} = {x} (needs 1/2)" for i, x in enumerate(alpha[1:-1], 1) if x != HALF]
+    if alpha[-1] < HALF:
+        bad.append(f"a_{{L+1}} + b_{{L+1}} = {alpha[-1]} (needs >= 1/2)")
+    if bad:
+        raise UserError(
+            "predicted exponents need a parametrization stable at initialization, but "
+            + "; ".join(bad)
+            + "; fix the init exponents a_l + b_l"
+        )
+
+
+def adam_exponents(p: Parametrization) -> tuple[Fraction, ...]:
+    """Per-layer Adam rate exponents ``c_l`` (rate ``eta n^{-c_l}``) that keep ``p``'s regime under Adam.
+
+    SGD moves ``W^l`` entrywise by ``n^{-(gamma_l + theta)}`` (``l <= L``, ``theta =
+    min(a_{L+1}+b_{L+1}, 2a_{L+1}+c)`` the size of the backward vector) and the readout by
+    ``n^{-gamma_{L+1}}``; Adam moves ``W^l`` by ``n^{-(a_l + c_l)}``. Equating gives
+    ``c_l = c + a_l + theta`` for ``l <= L`` and ``c_{L+1} = c + a_{L+1}``: the same ``r_l``, the
+    same readout step exponent, hence the same classification. For muP in the table form
+    (a = -1/2, 0.., 1/2; b = 1/2; c = 0) this is (1/2, 1.., 1/2), which is Tensor Programs V's
+    rule (Adam rate 1 for input weights, 1/fan_in for hidden and output with a = 0) after the
+    per-layer Adam symmetry ``(a_l, b_l, c_l) -> (a_l + t, b_l - t, c_l - t)``.
+    """
+    alpha, gamma = p.init_exponents(), p.step_exponents()
+    theta = min(alpha[-1], gamma[-1])
+    return tuple(p.c + a + theta for a in p.a[:-1]) + (p.c + p.a[-1],)
+
+
+def predicted_exponents(
+    p: Parametrization,
+    optimizer: str = "sgd",
+    adam_c: Sequence[Number] | None = None,
+    phi: str = "relu",
+) -> dict[str, Fraction]:
+    """Exponents ``e`` with RMS coordinate size ``~ n^e`` at init and after ONE update.
+
+    Keys: ``h1..hL, x1..xL, f`` at init; ``dh1..dhL, dx1..dxL, df`` = change after the first step
+    (fixed batch, generic nonlinearity, loss derivative Theta(1)). ``optimizer="adam"`` uses
+    per-layer rate exponents ``adam_c`` (default :func:`adam_exponents`). ``phi`` matters only
+    when something blows up: ``"relu"`` (positively homogeneous, blow-ups compound) or
+    ``"tanh"`` (bounded, activations saturate at Theta(1)). Derivation: docs/classification.md.
+    """
+    opt = str(optimizer).lower()
+    if opt not in OPTIMIZERS:
+        raise UserError(f"unknown optimizer {optimizer!r}; choose sgd or adam")
+    if phi not in NONLINEARITIES:
+        raise UserError(f"unknown nonlinearity {phi!r} for exponent prediction; choose relu or tanh")
+    if opt == "sgd" and adam_c is not None:
+        raise UserError("adam_c applies to optimizer='adam' only; drop it or set optimizer='adam'")
+    _require_init_stable(p)
+    L = p.depth
+    alpha, gamma = p.init_exponents(), p.step_exponents()
+    a_out = alpha[-1]
+    if opt == "sgd":
+        # Delta W^l = -eta n^{-gamma_l} chi dh^l x^{l-1,T}; at step 0 dh^l ~ n^{-(a_{L+1}+b_{L+1})}.
+        coeff = [-(gamma[i] + a_out) for i in range(L)] + [-gamma[-1]]
+    else:
+        # Adam's first step is -eta n^{-c_l} sign(grad): Delta W^l ~ n^{-(a_l + c_l)} s_h s_x^T.
+        rates = _adam_rates(p, adam_exponents(p) if adam_c is None else adam_c)
+        coeff = [-(x + y) for x, y in zip(p.a, rates, strict=True)]
+
+    def act(e: Fraction) -> Fraction:  # size of phi(h + Delta h) - phi(h) given Delta h ~ n^e
+        return min(e, ZERO) if phi == "tanh" else e
+
+    out: dict[str, Fraction] = {}
+    for k in range(1, L + 1):
+        out[f"h{k}"] = ZERO
+        out[f"x{k}"] = ZERO
+    out["f"] = HALF - a_out
+    dx_prev: Fraction | None = None  # Delta x^{l-1}; the input xi never changes
+    for i in range(L):
+        if i == 0:
+            dh = coeff[0]  # Delta W^1 xi, <xi, xi> = Theta(1)
+        else:
+            # Delta W^l x^{l-1}_1 (inner product over n coordinates, x_1 = x_0 + Delta x)
+            # + W^l_0 Delta x^{l-1} (a_l + b_l = 1/2 keeps the size of Delta x^{l-1}).
+            assert dx_prev is not None
+            dh = max(coeff[i] + 1 + max(ZERO, dx_prev), dx_prev)
+        dx_prev = act(dh)
+        out[f"dh{i + 1}"] = dh
+        out[f"dx{i + 1}"] = dx_prev
+    assert dx_prev is not None
+    # Delta f = Delta W^{L+1} x^L_1 + W^{L+1}_0 Delta x^L, the second a coherent sum (Delta x^L is
+    # correlated with W^{L+1}_0 through the backward pass).
+    out["df"] = max(coeff[-1] + 1 + max(ZERO, dx_prev), 1 - a_out + dx_prev)
+    return out
+
+
+def layer_contribution_exponents(p: Parametrization) -> dict[int, Fraction]:
+    """Exponent of the change of ``f`` after one SGD step when only layer ``l`` is trained.
+
+    The readout (``l = L+1``) contributes ``n^{1 - (2a_{L+1}+c)}``; layer ``l <= L`` contributes
+    ``n^{1 - (a_{L+1}+b_{L+1}) - r0_l}`` with ``r0_l`` the step-0 ``r_l`` (the readout at its init).
+    Zero exponent = that layer's NTK term survives; used to check :func:`surviving_ntk_layers`.
+    """
+    _require_init_stable(p)
+    alpha, gamma = p.init_exponents(), p.step_exponents()
+    a_out = alpha[-1]
+    out = {}
+    for i in range(p.depth):
+        r0 = a_out + gamma[i] - 1 + (1 if i == 0 else 0)
+        # only W^l moves: Delta x^l ~ n^{-r0}, carried unchanged (a + b = 1/2) up to x^L (ReLU)
+        out[i + 1] = 1 - a_out - r0
+    out[p.depth + 1] = 1 - gamma[-1]
+    return out
+
+
+# ---- the paper's table of named parametrizations -----------------------------------------------
+def named_parametrizations(depth: int) -> list[tuple[str, Parametrization]]:
+    """The named rows of SPEC section 3 at this depth (MFP only when depth = 1)."""
+    rows = [
+        ("SP", preset("sp", depth)),
+        ("SP, lr ~ 1/n", preset("sp", depth, c=1)),
+        ("NTP", preset("ntp", depth)),
+    ]
+    if depth == 1:
+        rows.append(("MFP", preset("mfp", 1)))
+    rows += [
+        ("muP", preset("mup", depth)),
+        ("UP_1/4", preset("up", depth, s=Fraction(1, 4))),
+        ("UP_1/2", preset("up", depth, s=HALF)),
+    ]
+    return rows
+
+
+def _regime_words(c: Classification) -> str:
+    if c.regime == "kernel":
+        if c.kernel == "partial-ntk":
+            return f"kernel (NTK of layers {','.join(map(str, c.kernel_layers or ()))})"
+        return f"kernel ({(c.kernel or '').upper()})"
+    if c.regime == "unstable":
+        worst = max(c.failures, key=lambda f: f.by)
+        return f"unstable ({worst.requirement} fails by {worst.by})"
+    return c.regime
+
+
+def named_table(depth: int) -> list[dict[str, Any]]:
+    """One JSON-ready row per named parametrization, as computed by :func:`classify`."""
+    rows = []
+    for label, p in named_parametrizations(depth):
+        c = classify(p)
+        rows.append(
+            {
+                "name": label,
+                "a": [str(x) for x in p.a],
+                "b": [str(x) for x in p.b],
+                "c": str(p.c),
+                "r": str(c.r),
+                "stable": c.stable,
+                "regime": c.regime,
+                "kernel": c.kernel,
+                "kernel_layers": None if c.kernel_layers is None else list(c.kernel_layers),
+                "summary": _regime_words(c),
+                "every_layer_updated_maximally": bool(c.updated_maximally and all(c.updated_maximally)),
+                "readout_initialized_maximally": c.readout_initialized_maximally,
+                "f0_vanishes": c.f0_vanishes,
+            }
+        )
+    return rows
+
+
+def named_table_markdown(depth: int) -> str:
+    """The paper's table of named parametrizations at ``depth``, as a markdown table."""
+    head = "| name | a_l (l = 1..L+1) | b_l | c | r | regime | all layers max. updated | readout max. init | f_0 -> 0 |"
+    lines = [head, "|---|---|---|---|---|---|---|---|---|"]
+
+    def yn(v: Any) -> str:
+        return "-" if v is None else ("yes" if v else "no")
+
+    for row in named_table(depth):
+        lines.append(
+            f"| {row['name']} | {', '.join(row['a'])} | {', '.join(row['b'])} | {row['c']} | {row['r']} | "
+            f"{row['summary']} | {yn(row['every_layer_updated_maximally'] if row['stable'] else None)} | "
+            f"{yn(row['readout_initialized_maximally'])} | {yn(row['f0_vanishes'])} |"
+        )
+    return "\n".join(lines)
