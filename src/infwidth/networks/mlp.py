@@ -1,0 +1,266 @@
+"""Finite-width MLPs whose every layer carries a forward multiplier, an init scale and a learning rate.
+
+:class:`ScaledMLP` is the one network: layer ``l`` computes ``h^l = m_l * (w^l x^{l-1}) + m^b_l * beta^l``
+with trained ``w^l``. :class:`AbcMLP` fills in the scales from an abc-parametrization (SPEC section 1):
+``m_l = n^{-a_l}``, ``w^l ~ N(0, sigma_l^2 n^{-2 b_l})``, SGD rate ``eta n^{-c}``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+import torch
+from torch import nn
+
+from infwidth.errors import UserError
+from infwidth.parametrizations.abc import Parametrization
+
+NONLINEARITIES: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "relu": torch.relu,
+    "tanh": torch.tanh,
+    "gelu": nn.functional.gelu,
+    "identity": lambda x: x,
+    "linear": lambda x: x,
+}
+
+
+def resolve_nonlinearity(phi: str | Callable[[torch.Tensor], torch.Tensor]) -> Callable[[torch.Tensor], torch.Tensor]:
+    """A nonlinearity by name (relu, tanh, gelu, identity) or any tensor -> tensor callable."""
+    if callable(phi):
+        return phi
+    key = str(phi).strip().lower()
+    if key not in NONLINEARITIES:
+        raise UserError(f"unknown nonlinearity {phi!r}; choose relu, tanh, gelu, identity or pass a callable")
+    return NONLINEARITIES[key]
+
+
+def _pow(n: int, e: Fraction | float) -> float:
+    """``n ** e`` as a Python float (exact exponent, one rounding)."""
+    return float(n) ** float(e)
+
+
+@dataclass(frozen=True)
+class TensorScale:
+    """How one trained tensor enters the net: forward multiplier, init std, SGD and Adam rate factors.
+
+    ``adam_eps`` multiplies Adam's epsilon so that reparametrized forms stay exactly equivalent.
+    """
+
+    multiplier: float
+    init_std: float
+    sgd_lr: float
+    adam_lr: float
+    adam_eps: float = 1.0
+
+
+class ScaledMLP(nn.Module):
+    """MLP ``d_in -> n (x L) -> d_out`` with per-tensor scales; parameters ``w1..w{L+1}``, ``b1..``.
+
+    Init draws standard normals layer by layer (weight, then bias) from one generator, so two nets
+    built with the same seed share their underlying Gaussians whatever their scales.
+    """
+
+    def __init__(
+        self,
+        width: int,
+        d_in: int,
+        d_out: int,
+        depth: int,
+        weight_scales: Sequence[TensorScale],
+        bias_scales: Sequence[TensorScale] | None = None,
+        nonlinearity: str | Callable[[torch.Tensor], torch.Tensor] = "relu",
+        device: Any = None,
+        dtype: torch.dtype = torch.float32,
+        seed: int | None = None,
+    ) -> None:
+        super().__init__()
+        for value, what in ((width, "width"), (d_in, "d_in"), (d_out, "d_out"), (depth, "depth")):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise UserError(f"{what} must be a positive integer, got {value!r}")
+        if len(weight_scales) != depth + 1:
+            raise UserError(f"need {depth + 1} weight scales for depth {depth}, got {len(weight_scales)}")
+        if bias_scales is not None and len(bias_scales) != depth + 1:
+            raise UserError(f"need {depth + 1} bias scales for depth {depth}, got {len(bias_scales)}")
+        self.width, self.d_in, self.d_out, self.depth = width, d_in, d_out, depth
+        self.weight_scales = tuple(weight_scales)
+        self.bias_scales = None if bias_scales is None else tuple(bias_scales)
+        self.nonlinearity = nonlinearity if isinstance(nonlinearity, str) else getattr(nonlinearity, "__name__", "callable")
+        self.phi = resolve_nonlinearity(nonlinearity)
+        dims = [d_in] + [width] * depth + [d_out]
+        gen = torch.Generator(device="cpu")
+        if seed is None:
+            gen.seed()
+        else:
+            gen.manual_seed(int(seed))
+        device = torch.device("cpu") if device is None else torch.device(device)
+        for k in range(1, depth + 2):
+            fan_in, fan_out = dims[k - 1], dims[k]
+            z = torch.randn(fan_out, fan_in, generator=gen, dtype=torch.float64)
+            w = (z * self.weight_scales[k - 1].init_std).to(device=device, dtype=dtype)
+            self.register_parameter(f"w{k}", nn.Parameter(w))
+            if self.bias_scales is not None:
+                zb = torch.randn(fan_out, generator=gen, dtype=torch.float64)
+                b = (zb * self.bias_scales[k - 1].init_std).to(device=device, dtype=dtype)
+                self.register_parameter(f"b{k}", nn.Parameter(b))
+
+    # ---- forward ------------------------------------------------------------------------------
+    def layer_params(self, k: int) -> list[nn.Parameter]:
+        """The trained tensors of layer ``l`` (1-based): its weight and, if present, its bias."""
+        params = [getattr(self, f"w{k}")]
+        if self.bias_scales is not None:
+            params.append(getattr(self, f"b{k}"))
+        return params
+
+    def _pre(self, k: int, x: torch.Tensor) -> torch.Tensor:
+        out = nn.functional.linear(x, getattr(self, f"w{k}")) * self.weight_scales[k - 1].multiplier
+        if self.bias_scales is not None:
+            out = out + getattr(self, f"b{k}") * self.bias_scales[k - 1].multiplier
+        return out
+
+    def forward_with_activations(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Output ``f`` and every hidden ``h^l`` (pre-activation) and ``x^l = phi(h^l)``."""
+        acts: dict[str, torch.Tensor] = {}
+        for k in range(1, self.depth + 1):
+            h = self._pre(k, x)
+            x = self.phi(h)
+            acts[f"h{k}"], acts[f"x{k}"] = h, x
+        return self._pre(self.depth + 1, x), acts
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for k in range(1, self.depth + 1):
+            x = self.phi(self._pre(k, x))
+        return self._pre(self.depth + 1, x)
+
+    # ---- optimizers ---------------------------------------------------------------------------
+    def _groups(self, rate: Callable[[TensorScale], float], eps: float | None = None) -> list[dict[str, Any]]:
+        groups = []
+        for k in range(1, self.depth + 2):
+            named = [(f"w{k}", getattr(self, f"w{k}"), self.weight_scales[k - 1])]
+            if self.bias_scales is not None:
+                named.append((f"b{k}", getattr(self, f"b{k}"), self.bias_scales[k - 1]))
+            for name, param, scale in named:
+                group: dict[str, Any] = {"params": [param], "lr": rate(scale), "name": name, "layer": k}
+                if eps is not None:
+                    group["eps"] = eps * scale.adam_eps
+                groups.append(group)
+        return groups
+
+    def sgd(self, lr: float, **kwargs: Any) -> torch.optim.SGD:
+        """SGD with rate ``lr`` times each tensor's SGD factor (one param group per tensor)."""
+        _check_lr(lr)
+        return torch.optim.SGD(self._groups(lambda s: lr * s.sgd_lr), lr=lr, **kwargs)
+
+    def adam(self, lr: float, eps: float = 1e-8, **kwargs: Any) -> torch.optim.Adam:
+        """Adam with rate ``lr`` times each tensor's Adam factor (one param group per tensor)."""
+        _check_lr(lr)
+        return torch.optim.Adam(self._groups(lambda s: lr * s.adam_lr, eps=eps), lr=lr, eps=eps, **kwargs)
+
+    def extra_repr(self) -> str:
+        return (
+            f"width={self.width}, d_in={self.d_in}, d_out={self.d_out}, depth={self.depth}, "
+            f"nonlinearity={self.nonlinearity}, bias={self.bias_scales is not None}"
+        )
+
+
+def _check_lr(lr: float) -> None:
+    try:
+        ok = float(lr) > 0 and float(lr) != float("inf")
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise UserError(f"learning rate must be a positive finite number, got {lr!r}")
+
+
+# ---- abc-parametrizations --------------------------------------------------------------------
+def readout_bias_exponents(p: Parametrization) -> tuple[Fraction, Fraction]:
+    """``(a, b)`` of the readout bias: ``(a_{L+1} - 1/2, 1/2 - a_{L+1})``.
+
+    O(1) init, and its SGD step moves ``f`` at the same order as the readout weights' step does
+    (a bias is a readout weight on one constant unit instead of ``n`` of them); it shifts with
+    the symmetry, and is width-independent (``0, 0``) in muP (Table 3 form) and NTP.
+    """
+    a = p.a[-1] - Fraction(1, 2)
+    return a, -a
+
+
+def gradient_exponents(p: Parametrization) -> tuple[Fraction, ...]:
+    """Per layer, ``g_l`` with the coordinates of ``dLoss/dW^l`` of size ``n^{-g_l}`` (stable nets).
+
+    Hidden and input layers see the readout, of size ``n^{-min(a_{L+1}+b_{L+1}, 2a_{L+1}+c)}``
+    once it has been updated; the readout sees ``x^L = O(1)``.
+    """
+    g = min(p.a[-1] + p.b[-1], 2 * p.a[-1] + p.c)
+    return (g,) * p.depth + (Fraction(0),)
+
+
+def abc_adam_exponents(p: Parametrization) -> tuple[Fraction, ...]:
+    """Per-layer Adam rate exponents ``c_l`` (rate ``eta n^{-c_l}`` on ``w^l``) keeping p's SGD regime.
+
+    Adam's step has O(1) coordinates, so the effective step on ``W^l`` is ``n^{-(c_l + a_l)}``;
+    SGD's is ``n^{-(c + 2 a_l + g_l)}`` (see :func:`gradient_exponents`). Equal iff
+    ``c_l = c + a_l + g_l``. muP gives effective steps 1, 1/n, 1/n (TP5's Adam table).
+    """
+    return tuple(p.c + a + g for a, g in zip(p.a, gradient_exponents(p), strict=True))
+
+
+def abc_scales(
+    p: Parametrization, width: int, d_in: int, bias: bool, bias_std: float
+) -> tuple[list[TensorScale], list[TensorScale] | None]:
+    """Per-tensor scales of the abc form: multiplier ``n^{-a}``, init ``sigma n^{-b}``, SGD ``n^{-c}``.
+
+    The first layer's init also divides by ``sqrt(d_in)`` (width-independent; NT convention).
+    Hidden biases use layer 1's exponents (fan-in 1); the readout bias uses
+    :func:`readout_bias_exponents`.
+    """
+    n = width
+    adam_c = abc_adam_exponents(p)
+    weights = []
+    for k in range(1, p.depth + 2):
+        a, b = p.a[k - 1], p.b[k - 1]
+        std = p.sigma[k - 1] * _pow(n, -b) / (d_in**0.5 if k == 1 else 1.0)
+        weights.append(TensorScale(_pow(n, -a), std, _pow(n, -p.c), _pow(n, -adam_c[k - 1])))
+    if not bias:
+        return weights, None
+    biases = []
+    g = gradient_exponents(p)
+    for k in range(1, p.depth + 2):
+        a, b = (p.a[0], p.b[0]) if k <= p.depth else readout_bias_exponents(p)
+        adam = p.c + a + g[k - 1]
+        biases.append(TensorScale(_pow(n, -a), bias_std * _pow(n, -b), _pow(n, -p.c), _pow(n, -adam)))
+    return weights, biases
+
+
+class AbcMLP(ScaledMLP):
+    """The width-``width`` MLP in abc-parametrization ``p`` (SPEC section 1), an ordinary nn.Module.
+
+    ``net.sgd(lr)`` trains every tensor at ``lr n^{-c}``; ``net.adam(lr)`` uses the per-layer rates
+    of :func:`abc_adam_exponents`.
+    """
+
+    def __init__(
+        self,
+        p: Parametrization,
+        width: int,
+        d_in: int,
+        d_out: int,
+        nonlinearity: str | Callable[[torch.Tensor], torch.Tensor] = "relu",
+        bias: bool = False,
+        bias_std: float = 1.0,
+        device: Any = None,
+        dtype: torch.dtype = torch.float32,
+        seed: int | None = None,
+    ) -> None:
+        if not isinstance(p, Parametrization):
+            raise UserError(f"expected an infwidth Parametrization, got {type(p).__name__}; use e.g. infwidth.parametrizations.mup(depth)")
+        for value, what in ((width, "width"), (d_in, "d_in"), (d_out, "d_out")):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise UserError(f"{what} must be a positive integer, got {value!r}")
+        if not (isinstance(bias_std, (int, float)) and bias_std >= 0):
+            raise UserError(f"bias_std must be a number >= 0, got {bias_std!r}")
+        weights, biases = abc_scales(p, width, d_in, bias, float(bias_std))
+        super().__init__(width, d_in, d_out, p.depth, weights, biases, nonlinearity, device, dtype, seed)
+        self.parametrization = p
+        self.bias_std = float(bias_std)
