@@ -1,0 +1,145 @@
+"""The NNGP / NTK depth recursion of an MLP, tiled over rows so that N = 20,000 inputs fit in memory.
+
+One Gram matmul per tile, then elementwise work on (rows, N2) blocks: only the tile's K and Theta
+live at once besides the outputs. Diagonals K^l(x, x) are propagated separately as vectors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from infwidth.limits.kernels.nonlinearities import Nonlinearity
+
+Tensor = torch.Tensor
+
+
+@dataclass(frozen=True)
+class Layer:
+    """Layer ``l`` (1-based): weight std, bias std (NT convention) and its weight in the NTK sum."""
+
+    w_std: float
+    b_std: float
+    ntk_weight: float = 1.0
+
+
+def diag_chain(x: Tensor, layers: Sequence[Layer], phi: Nonlinearity) -> list[Tensor]:
+    """``[K^1(x,x), ..., K^L(x,x)]``: pre-activation variances of the hidden layers (not the readout)."""
+    d = x.shape[1]
+    first = layers[0]
+    k = (x * x).sum(dim=1) * (first.w_std**2 / d) + first.b_std**2
+    out = [k]
+    for layer in layers[1:-1]:
+        e, _ = phi.diag(k)
+        k = e * layer.w_std**2 + layer.b_std**2
+        out.append(k)
+    return out
+
+
+def kernel_block(
+    x1: Tensor, x2: Tensor, d1: list[Tensor], d2: list[Tensor], layers: Sequence[Layer], phi: Nonlinearity,
+    want_ntk: bool = True,
+) -> tuple[Tensor, Tensor | None]:
+    """NNGP and NTK of the readout for a block of rows ``x1`` against all of ``x2``.
+
+    ``layers`` holds L+1 entries (hidden layers 1..L, then the readout); ``d1``/``d2`` are the
+    diagonal chains of ``x1``/``x2``.
+    """
+    first = layers[0]
+    k = x1 @ x2.T
+    k.mul_(first.w_std**2 / x1.shape[1])
+    if first.b_std:
+        k.add_(first.b_std**2)
+    theta = k * first.ntk_weight if want_ntk else None
+    for l_idx, layer in enumerate(layers[1:]):
+        e, ed = phi.pair(k, d1[l_idx][:, None], d2[l_idx][None, :])
+        w2, b2 = layer.w_std**2, layer.b_std**2
+        k = e.mul_(w2)
+        if b2:
+            k.add_(b2)
+        if theta is not None:
+            theta.mul_(ed).mul_(w2)
+            if layer.ntk_weight:
+                theta.add_(k, alpha=layer.ntk_weight)
+    return k, theta
+
+
+def mlp_kernel_matrices(
+    x1: Tensor,
+    x2: Tensor | None,
+    layers: Sequence[Layer],
+    phi: Nonlinearity,
+    tile: int | None = None,
+    want_ntk: bool = True,
+    progress: bool = False,
+) -> tuple[Tensor, Tensor | None]:
+    """The (N1, N2) NNGP and NTK, filling outputs tile by tile; ``x2 is None`` uses symmetry."""
+    symmetric = x2 is None
+    x2_ = x1 if symmetric else x2
+    n1, n2 = x1.shape[0], x2_.shape[0]
+    if tile is None:
+        tile = max(1, min(n1, (1 << 19) // max(n2, 1)))  # ~0.5M entries per block: stays in cache
+    d1 = diag_chain(x1, layers, phi)
+    d2 = d1 if symmetric else diag_chain(x2_, layers, phi)
+    nngp = torch.empty((n1, n2), dtype=x1.dtype, device=x1.device)
+    ntk = torch.empty_like(nngp) if want_ntk else None
+    starts = range(0, n1, tile)
+    if progress:
+        from tqdm import tqdm
+
+        starts = tqdm(starts, desc="kernel tiles", unit="tile", leave=False)
+    for r0 in starts:
+        r1 = min(r0 + tile, n1)
+        c0 = r0 if symmetric else 0  # symmetric: only columns >= r0, mirrored below
+        k, th = kernel_block(
+            x1[r0:r1], x2_[c0:], [d[r0:r1] for d in d1], [d[c0:] for d in d2], layers, phi, want_ntk
+        )
+        _store(nngp, k, r0, r1, c0, symmetric)
+        if ntk is not None and th is not None:
+            _store(ntk, th, r0, r1, c0, symmetric)
+    return nngp, ntk
+
+
+def _store(out: Tensor, block: Tensor, r0: int, r1: int, c0: int, symmetric: bool) -> None:
+    if not symmetric:
+        out[r0:r1] = block
+        return
+    h = r1 - r0
+    square = block[:, :h]
+    square = (square + square.T) * 0.5  # exact symmetry of the diagonal block
+    out[r0:r1, r0:r1] = square
+    if block.shape[1] > h:
+        out[r0:r1, r1:] = block[:, h:]
+        out[r1:, r0:r1] = block[:, h:].T
+
+
+def layer_list(
+    depth: int,
+    w_std: float | Sequence[float],
+    b_std: float | Sequence[float],
+    out_w_std: float | None,
+    out_b_std: float | None,
+    ntk_weights: Mapping[int, float] | None,
+) -> list[Layer]:
+    """L+1 :class:`Layer` entries from scalar-or-sequence stds (validated by the caller)."""
+    ws = _per_layer(w_std, depth, out_w_std)
+    bs = _per_layer(b_std, depth, out_b_std)
+    weights = {l: 1.0 for l in range(1, depth + 2)} if ntk_weights is None else dict(ntk_weights)
+    return [Layer(ws[i], bs[i], float(weights.get(i + 1, 0.0))) for i in range(depth + 1)]
+
+
+def _per_layer(value: float | Sequence[float], depth: int, out: float | None) -> list[float]:
+    if isinstance(value, (int, float)):
+        hidden = [float(value)] * depth
+        last = float(value)
+    else:
+        vals = [float(v) for v in value]
+        if len(vals) == depth + 1:
+            hidden, last = vals[:-1], vals[-1]
+        else:
+            hidden, last = vals, (vals[-1] if vals else 1.0)
+    if out is not None:
+        last = float(out)
+    return hidden + [last]
