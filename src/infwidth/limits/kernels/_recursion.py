@@ -126,7 +126,7 @@ def layer_list(
     """L+1 :class:`Layer` entries from scalar-or-sequence stds (validated by the caller)."""
     ws = _per_layer(w_std, depth, out_w_std)
     bs = _per_layer(b_std, depth, out_b_std)
-    weights = {l: 1.0 for l in range(1, depth + 2)} if ntk_weights is None else dict(ntk_weights)
+    weights = {layer: 1.0 for layer in range(1, depth + 2)} if ntk_weights is None else dict(ntk_weights)
     return [Layer(ws[i], bs[i], float(weights.get(i + 1, 0.0))) for i in range(depth + 1)]
 
 

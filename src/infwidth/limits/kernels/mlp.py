@@ -76,15 +76,18 @@ def _ntk_weights(layers: Iterable[int] | Mapping[int, float] | None, depth: int)
     """``None`` (all layers), a set of 1-based layers (weight 1), or ``{layer: weight}``."""
     if layers is None:
         return None
-    items = layers.items() if isinstance(layers, Mapping) else ((l, 1.0) for l in layers)
+    items = layers.items() if isinstance(layers, Mapping) else ((layer, 1.0) for layer in layers)
     out: dict[int, float] = {}
-    for l, w in items:
-        if isinstance(l, bool) or int(l) != l or not 1 <= int(l) <= depth + 1:
-            raise UserError(f"layers must be 1-based layer numbers in 1..{depth + 1} (readout {depth + 1}), got {l!r}")
+    for layer, w in items:
+        ok = not isinstance(layer, bool) and isinstance(layer, (int, np.integer)) and 1 <= int(layer) <= depth + 1
+        if not ok:
+            raise UserError(
+                f"layers must be 1-based layer numbers in 1..{depth + 1} (readout {depth + 1}), got {layer!r}"
+            )
         weight = float(w)
         if not math.isfinite(weight) or weight < 0:
-            raise UserError(f"the NTK weight of layer {l} must be finite and >= 0, got {w!r}")
-        out[int(l)] = weight
+            raise UserError(f"the NTK weight of layer {layer} must be finite and >= 0, got {w!r}")
+        out[int(layer)] = weight
     return out
 
 
