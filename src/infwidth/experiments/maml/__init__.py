@@ -2,7 +2,13 @@
 muP limit and function-space GP/NTK baselines, runs with checkpoints, and the accuracy-vs-width plot."""
 
 from infwidth.experiments.maml.config import MamlConfig, make_config
-from infwidth.experiments.maml.data import OmniglotClasses, load_png_classes, load_split, preprocess, with_rotations
+from infwidth.experiments.maml.data import (
+    OmniglotClasses,
+    load_png_classes,
+    load_split,
+    preprocess,
+    with_rotations,
+)
 from infwidth.experiments.maml.fomaml import ParamMAML, adapt, evaluate, mean_ci95, meta_train
 from infwidth.experiments.maml.kernels import KernelMAML, make_kernel
 from infwidth.experiments.maml.models import PRESETS, build_model, preset_for

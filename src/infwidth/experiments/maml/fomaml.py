@@ -52,7 +52,7 @@ def adapt(
         params = {k: v.detach().requires_grad_(True) for k, v in params.items()}
         loss = F.cross_entropy(functional_call(model, params, (x,)), y)
         grads = torch.autograd.grad(loss, list(params.values()))
-        params = {k: (v - step_size * g).detach() for (k, v), g in zip(params.items(), grads)}
+        params = {k: (v - step_size * g).detach() for (k, v), g in zip(params.items(), grads, strict=True)}
     return params
 
 
@@ -86,7 +86,7 @@ class ParamMAML:
                 fast = {k: v.requires_grad_(True) for k, v in fast.items()}
                 logits = functional_call(self.model, fast, (qx,))
                 loss = F.cross_entropy(logits, batch.query_y[t])
-                for n, g in zip(fast, torch.autograd.grad(loss, list(fast.values()))):
+                for n, g in zip(fast, torch.autograd.grad(loss, list(fast.values())), strict=True):
                     grads[n] += g  # first order: d loss / d fast, summed over tasks
             else:
                 with torch.no_grad():
