@@ -420,27 +420,36 @@ def predicted_exponents(
     def act(e: Fraction) -> Fraction:  # size of phi(h + Delta h) - phi(h) given Delta h ~ n^e
         return min(e, ZERO) if phi == "tanh" else e
 
+    def overlap(dh: Fraction, dx: Fraction) -> Fraction:
+        """Exponent of <x_0, x_1> (or <sign x_0, x_1> for Adam) over the n coordinates of a layer.
+
+        Coherent (n times the coordinate size of x_1) unless a bounded odd phi saturates: then
+        x_1 ~ sign(Delta h), independent of x_0 (the step-0 backward pass is independent of the
+        forward one in the limit), and the sum is only a CLT-size n^{1/2}.
+        """
+        if phi == "tanh":
+            return ONE if dh <= 0 else HALF
+        return 1 + max(ZERO, dx)
+
     out: dict[str, Fraction] = {}
     for k in range(1, L + 1):
         out[f"h{k}"] = ZERO
         out[f"x{k}"] = ZERO
     out["f"] = HALF - a_out
-    dx_prev: Fraction | None = None  # Delta x^{l-1}; the input xi never changes
+    dh = dx = ZERO
     for i in range(L):
         if i == 0:
-            dh = coeff[0]  # Delta W^1 xi, <xi, xi> = Theta(1)
+            dh = coeff[0]  # Delta W^1 xi, <xi, xi> = Theta(1): the input never changes
         else:
-            # Delta W^l x^{l-1}_1 (inner product over n coordinates, x_1 = x_0 + Delta x)
+            # Delta W^l x^{l-1}_1 (a sum over n coordinates, x_1 = x_0 + Delta x)
             # + W^l_0 Delta x^{l-1} (a_l + b_l = 1/2 keeps the size of Delta x^{l-1}).
-            assert dx_prev is not None
-            dh = max(coeff[i] + 1 + max(ZERO, dx_prev), dx_prev)
-        dx_prev = act(dh)
+            dh = max(coeff[i] + overlap(dh, dx), dx)
+        dx = act(dh)
         out[f"dh{i + 1}"] = dh
-        out[f"dx{i + 1}"] = dx_prev
-    assert dx_prev is not None
+        out[f"dx{i + 1}"] = dx
     # Delta f = Delta W^{L+1} x^L_1 + W^{L+1}_0 Delta x^L, the second a coherent sum (Delta x^L is
     # correlated with W^{L+1}_0 through the backward pass).
-    out["df"] = max(coeff[-1] + 1 + max(ZERO, dx_prev), 1 - a_out + dx_prev)
+    out["df"] = max(coeff[-1] + overlap(dh, dx), 1 - a_out + dx)
     return out
 
 
