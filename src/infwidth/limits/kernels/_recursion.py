@@ -18,11 +18,21 @@ Tensor = torch.Tensor
 
 @dataclass(frozen=True)
 class Layer:
-    """Layer ``l`` (1-based): weight std, bias std (NT convention) and its weight in the NTK sum."""
+    """Layer ``l`` (1-based): weight std, bias std (NT convention) and the weights of its weight and
+    bias terms in the NTK sum (``bias_weight`` None: same as ``ntk_weight``)."""
 
     w_std: float
     b_std: float
     ntk_weight: float = 1.0
+    bias_weight: float | None = None
+
+    def add_term(self, theta: Tensor, k: Tensor) -> None:
+        """``theta += ntk_weight * (k - b^2) + bias_weight * b^2`` (this layer's NTK term, weighted)."""
+        if self.ntk_weight:
+            theta.add_(k, alpha=self.ntk_weight)
+        extra = (self.ntk_weight if self.bias_weight is None else self.bias_weight) - self.ntk_weight
+        if extra and self.b_std:
+            theta.add_(extra * self.b_std**2)
 
 
 def diag_chain(x: Tensor, layers: Sequence[Layer], phi: Nonlinearity) -> list[Tensor]:
@@ -40,20 +50,26 @@ def diag_chain(x: Tensor, layers: Sequence[Layer], phi: Nonlinearity) -> list[Te
 
 def kernel_block(
     x1: Tensor, x2: Tensor, d1: list[Tensor], d2: list[Tensor], layers: Sequence[Layer], phi: Nonlinearity,
-    want_ntk: bool = True,
+    want_ntk: bool = True, square: int = 0,
 ) -> tuple[Tensor, Tensor | None]:
     """NNGP and NTK of the readout for a block of rows ``x1`` against all of ``x2``.
 
     ``layers`` holds L+1 entries (hidden layers 1..L, then the readout); ``d1``/``d2`` are the
-    diagonal chains of ``x1``/``x2``.
+    diagonal chains of ``x1``/``x2``. ``square > 0``: the first ``square`` columns are the same
+    inputs as the rows, whose diagonal is pinned to the chain (exactly K(x, x) at every layer).
     """
     first = layers[0]
     k = x1 @ x2.T
     k.mul_(first.w_std**2 / x1.shape[1])
     if first.b_std:
         k.add_(first.b_std**2)
-    theta = k * first.ntk_weight if want_ntk else None
+    theta = None
+    if want_ntk:
+        theta = torch.zeros_like(k)
+        first.add_term(theta, k)
     for l_idx, layer in enumerate(layers[1:]):
+        if square:
+            k[:, :square].diagonal().copy_(d1[l_idx])
         e, ed = phi.pair(k, d1[l_idx][:, None], d2[l_idx][None, :])
         w2, b2 = layer.w_std**2, layer.b_std**2
         k = e.mul_(w2)
@@ -61,8 +77,7 @@ def kernel_block(
             k.add_(b2)
         if theta is not None:
             theta.mul_(ed).mul_(w2)
-            if layer.ntk_weight:
-                theta.add_(k, alpha=layer.ntk_weight)
+            layer.add_term(theta, k)
     return k, theta
 
 
@@ -94,7 +109,8 @@ def mlp_kernel_matrices(
         r1 = min(r0 + tile, n1)
         c0 = r0 if symmetric else 0  # symmetric: only columns >= r0, mirrored below
         k, th = kernel_block(
-            x1[r0:r1], x2_[c0:], [d[r0:r1] for d in d1], [d[c0:] for d in d2], layers, phi, want_ntk
+            x1[r0:r1], x2_[c0:], [d[r0:r1] for d in d1], [d[c0:] for d in d2], layers, phi, want_ntk,
+            square=(r1 - r0) if symmetric else 0,
         )
         _store(nngp, k, r0, r1, c0, symmetric)
         if ntk is not None and th is not None:

@@ -79,13 +79,10 @@ class LeakyRelu(Nonlinearity):
 
     def pair(self, k12: Tensor, k11: Tensor, k22: Tensor) -> tuple[Tensor, Tensor]:
         # relu arc-cosine kernel: E = (sqrt(k11 k22 - k12^2) + (pi - theta) k12) / 2pi,
-        # E' = (pi - theta) / 2pi with theta = arccos(k12 / sqrt(k11 k22)); zero variances give 0.
-        tiny = torch.finfo(k12.dtype).tiny
-        prod = k11 * k22  # outer product (n1, n2)
-        rho = k12 * torch.rsqrt(prod.clamp(min=tiny))
-        rho.clamp_(-1.0, 1.0)
-        gap = prod.sub_(k12 * k12).clamp_(min=0.0).sqrt_()  # sqrt(k11 k22 - k12^2), reuses prod
-        t = rho.neg_().acos_()  # pi - theta = arccos(-rho), reuses rho
+        # E' = (pi - theta) / 2pi, theta the angle; pi - theta = atan2(sqrt(k11 k22 - k12^2), -k12)
+        # is exact at theta = 0 (where arccos loses half the digits) and needs no division.
+        gap = (k11 * k22).sub_(k12 * k12).clamp_(min=0.0).sqrt_()
+        t = torch.atan2(gap, -k12)
         nngp = gap.addcmul_(t, k12).mul_(1.0 / _TWO_PI)
         ntk = t.mul_(1.0 / _TWO_PI)
         a = self.alpha
