@@ -59,8 +59,9 @@ class TensorScale:
 class ScaledMLP(nn.Module):
     """MLP ``d_in -> n (x L) -> d_out`` with per-tensor scales; parameters ``w1..w{L+1}``, ``b1..``.
 
-    Init draws standard normals layer by layer (weight, then bias) from one generator, so two nets
-    built with the same seed share their underlying Gaussians whatever their scales.
+    Init draws standard normals (in ``dtype``, on the CPU) layer by layer, weight then bias, from one
+    generator, so two nets built with the same seed and dtype share their Gaussians whatever their
+    scales. ``noise(layer, shape)`` may supply those standard normals instead (coordinate check).
     """
 
     def __init__(
@@ -75,6 +76,7 @@ class ScaledMLP(nn.Module):
         device: Any = None,
         dtype: torch.dtype = torch.float32,
         seed: int | None = None,
+        noise: Callable[[int, tuple[int, ...]], torch.Tensor] | None = None,
     ) -> None:
         super().__init__()
         for value, what in ((width, "width"), (d_in, "d_in"), (d_out, "d_out"), (depth, "depth")):
@@ -96,13 +98,19 @@ class ScaledMLP(nn.Module):
         else:
             gen.manual_seed(int(seed))
         device = torch.device("cpu") if device is None else torch.device(device)
+
+        def draw(layer: int, shape: tuple[int, ...]) -> torch.Tensor:
+            if noise is not None:
+                return noise(layer, shape)
+            return torch.randn(shape, generator=gen, dtype=dtype)
+
         for k in range(1, depth + 2):
             fan_in, fan_out = dims[k - 1], dims[k]
-            z = torch.randn(fan_out, fan_in, generator=gen, dtype=torch.float64)
+            z = draw(k, (fan_out, fan_in))
             w = (z * self.weight_scales[k - 1].init_std).to(device=device, dtype=dtype)
             self.register_parameter(f"w{k}", nn.Parameter(w))
             if self.bias_scales is not None:
-                zb = torch.randn(fan_out, generator=gen, dtype=torch.float64)
+                zb = draw(k, (fan_out,))
                 b = (zb * self.bias_scales[k - 1].init_std).to(device=device, dtype=dtype)
                 self.register_parameter(f"b{k}", nn.Parameter(b))
 
@@ -206,31 +214,56 @@ def abc_adam_exponents(p: Parametrization) -> tuple[Fraction, ...]:
     return tuple(p.c + a + g for a, g in zip(p.a, gradient_exponents(p), strict=True))
 
 
-def abc_scales(
-    p: Parametrization, width: int, d_in: int, bias: bool, bias_std: float
-) -> tuple[list[TensorScale], list[TensorScale] | None]:
-    """Per-tensor scales of the abc form: multiplier ``n^{-a}``, init ``sigma n^{-b}``, SGD ``n^{-c}``.
+@dataclass(frozen=True)
+class TensorExponents:
+    """One trained tensor in abc terms: multiplier ``n^{-a}``, init ``std n^{-b}``, Adam rate ``n^{-adam_c}``.
+
+    ``std`` is the width-independent init constant (``sigma_l``, over ``sqrt(d_in)`` for layer 1).
+    """
+
+    a: Fraction
+    b: Fraction
+    std: float
+    adam_c: Fraction
+
+
+def abc_tensor_exponents(
+    p: Parametrization, d_in: int, bias: bool, bias_std: float
+) -> tuple[list[TensorExponents], list[TensorExponents] | None]:
+    """Exponents of every weight (and bias) of p's MLP.
 
     The first layer's init also divides by ``sqrt(d_in)`` (width-independent; NT convention).
     Hidden biases use layer 1's exponents (fan-in 1); the readout bias uses
-    :func:`readout_bias_exponents`.
+    :func:`readout_bias_exponents`. Adam rates follow :func:`abc_adam_exponents`.
     """
-    n = width
     adam_c = abc_adam_exponents(p)
-    weights = []
-    for k in range(1, p.depth + 2):
-        a, b = p.a[k - 1], p.b[k - 1]
-        std = p.sigma[k - 1] * _pow(n, -b) / (d_in**0.5 if k == 1 else 1.0)
-        weights.append(TensorScale(_pow(n, -a), std, _pow(n, -p.c), _pow(n, -adam_c[k - 1])))
+    weights = [
+        TensorExponents(p.a[k], p.b[k], p.sigma[k] / (d_in**0.5 if k == 0 else 1.0), adam_c[k])
+        for k in range(p.depth + 1)
+    ]
     if not bias:
         return weights, None
-    biases = []
     g = gradient_exponents(p)
-    for k in range(1, p.depth + 2):
-        a, b = (p.a[0], p.b[0]) if k <= p.depth else readout_bias_exponents(p)
-        adam = p.c + a + g[k - 1]
-        biases.append(TensorScale(_pow(n, -a), bias_std * _pow(n, -b), _pow(n, -p.c), _pow(n, -adam)))
+    biases = []
+    for k in range(p.depth + 1):
+        a, b = (p.a[0], p.b[0]) if k < p.depth else readout_bias_exponents(p)
+        biases.append(TensorExponents(a, b, bias_std, p.c + a + g[k]))
     return weights, biases
+
+
+def tensor_scale(e: TensorExponents, n: int, c: Fraction, theta: Fraction = Fraction(0)) -> TensorScale:
+    """Scales at width ``n`` after the per-tensor shift ``(a, b, c, adam_c) -> (a+theta, b-theta, c-2theta, adam_c-theta)``.
+
+    Every shift gives the same function at every step (SGD and Adam): the trained tensor becomes
+    ``n^theta w``, its gradient ``n^-theta grad``; Adam's epsilon is scaled by ``n^-theta`` to match.
+    """
+    return TensorScale(
+        multiplier=_pow(n, -(e.a + theta)),
+        init_std=e.std * _pow(n, -(e.b - theta)),
+        sgd_lr=_pow(n, -(c - 2 * theta)),
+        adam_lr=_pow(n, -(e.adam_c - theta)),
+        adam_eps=_pow(n, -theta),
+    )
 
 
 class AbcMLP(ScaledMLP):
@@ -252,6 +285,7 @@ class AbcMLP(ScaledMLP):
         device: Any = None,
         dtype: torch.dtype = torch.float32,
         seed: int | None = None,
+        noise: Callable[[int, tuple[int, ...]], torch.Tensor] | None = None,
     ) -> None:
         if not isinstance(p, Parametrization):
             raise UserError(f"expected an infwidth Parametrization, got {type(p).__name__}; use e.g. infwidth.parametrizations.mup(depth)")
@@ -260,7 +294,9 @@ class AbcMLP(ScaledMLP):
                 raise UserError(f"{what} must be a positive integer, got {value!r}")
         if not (isinstance(bias_std, (int, float)) and bias_std >= 0):
             raise UserError(f"bias_std must be a number >= 0, got {bias_std!r}")
-        weights, biases = abc_scales(p, width, d_in, bias, float(bias_std))
-        super().__init__(width, d_in, d_out, p.depth, weights, biases, nonlinearity, device, dtype, seed)
+        w_exp, b_exp = abc_tensor_exponents(p, d_in, bias, float(bias_std))
+        weights = [tensor_scale(e, width, p.c) for e in w_exp]
+        biases = None if b_exp is None else [tensor_scale(e, width, p.c) for e in b_exp]
+        super().__init__(width, d_in, d_out, p.depth, weights, biases, nonlinearity, device, dtype, seed, noise)
         self.parametrization = p
         self.bias_std = float(bias_std)

@@ -1,0 +1,159 @@
+"""``infwidth coordcheck``: train a parametrization's MLP at several widths and test its scaling exponents."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from infwidth.cli.app import app
+from infwidth.errors import UserError
+
+
+def parse_widths(text: str) -> list[int]:
+    """``"64,128,256"`` -> ``[64, 128, 256]``; one-line error for anything else."""
+    out = []
+    for part in text.split(","):
+        part = part.strip()
+        try:
+            out.append(int(part))
+        except ValueError:
+            raise UserError(f"--widths must be comma-separated integers such as 64,128,256, got {text!r}") from None
+    return out
+
+
+def parse_positive(text: str, what: str) -> float:
+    """A positive finite float from a string; one-line error otherwise."""
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise UserError(f"{what} must be a positive number, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise UserError(f"{what} must be a positive finite number, got {text!r}")
+    return value
+
+
+def build_parametrization(
+    preset: str | None, depth: int | None, a: str | None, b: str | None, c: str | None, s: str | None
+):  # -> Parametrization
+    """The parametrization from ``--preset`` (with ``--depth``, ``--c``, ``--s``) or ``--a/--b/--c``."""
+    from infwidth.parametrizations import from_exponents
+    from infwidth.parametrizations import preset as make_preset
+
+    if preset and (a or b):
+        raise UserError("give either --preset or --a/--b, not both")
+    if preset:
+        if depth is None:
+            raise UserError("--preset needs --depth L (number of hidden layers)")
+        return make_preset(preset, depth, c=c, s=s)
+    if not (a and b):
+        raise UserError("give --preset NAME --depth L, or --a A1,..,A(L+1) --b B1,..,B(L+1) --c C")
+    if s is not None:
+        raise UserError("--s applies to --preset up only; drop it with --a/--b")
+    if c is None:
+        raise UserError("--a/--b need --c C (the SGD learning-rate exponent)")
+    p = from_exponents(a=[x.strip() for x in a.split(",")], b=[x.strip() for x in b.split(",")], c=c, name="abc")
+    if depth is not None and depth != p.depth:
+        raise UserError(f"--depth {depth} disagrees with {p.depth + 1} exponents in --a; drop --depth or fix --a/--b")
+    return p
+
+
+@app.command("coordcheck")
+def coordcheck(
+    out: Path = typer.Option(..., "--out", help="Directory for coordcheck.json, run.json and the PNG plots."),
+    preset: str = typer.Option(None, "--preset", help="Named parametrization: sp, ntp, mfp, mup, up."),
+    depth: int = typer.Option(None, "--depth", help="Number of hidden layers L (with --preset)."),
+    a: str = typer.Option(None, "--a", help="Multiplier exponents a_1..a_(L+1), e.g. -1/2,0,1/2."),
+    b: str = typer.Option(None, "--b", help="Init exponents b_1..b_(L+1), e.g. 1/2,1/2,1/2."),
+    c: str = typer.Option(None, "--c", help="Learning-rate exponent c (overrides the preset's)."),
+    s: str = typer.Option(None, "--s", help="s of preset up (0 = muP, 1/2 = NTP)."),
+    widths: str = typer.Option("64,128,256,512,1024,2048", "--widths", help="Increasing widths, comma-separated."),
+    steps: int = typer.Option(3, "--steps", help="Training steps (updates) T."),
+    seeds: int = typer.Option(3, "--seeds", help="Independent seeds K per width."),
+    optimizer: str = typer.Option("sgd", "--optimizer", help="sgd or adam (per-layer rates keeping the regime)."),
+    lr: str = typer.Option(None, "--lr", help="Base learning rate eta (default 0.1 for sgd, 0.001 for adam)."),
+    d_in: int = typer.Option(32, "--d-in", help="Input dimension."),
+    d_out: int = typer.Option(10, "--d-out", help="Output dimension (classes)."),
+    batch: int = typer.Option(32, "--batch", help="Batch size (one fixed batch)."),
+    nonlinearity: str = typer.Option("relu", "--nonlinearity", help="relu, tanh, gelu or identity."),
+    form: str = typer.Option("abc", "--form", help="abc (SPEC form) or practical (mup form): same outputs."),
+    dtype: str = typer.Option("float32", "--dtype", help="float32 or float64."),
+    device: str = typer.Option("auto", "--device", help="torch device: auto, cpu, cuda, ..."),
+    seed: int = typer.Option(0, "--seed", help="First seed; seeds are seed..seed+K-1."),
+    tolerance: str = typer.Option("0.1", "--tolerance", help="Base slope tolerance (plus 3 seed standard errors)."),
+    fit_from: int = typer.Option(None, "--fit-from", help="Fit slopes on widths >= this only."),
+    plots: bool = typer.Option(True, "--plots/--no-plots", help="Write the PNG plots."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a run already in --out."),
+    as_json: bool = typer.Option(False, "--json", help="Print the JSON result on stdout."),
+) -> None:
+    """Coordinate check: RMS of h^l, x^l, f and their changes vs width; fitted log-log slopes compared
+    with the classification's exponents (pass/fail per quantity); plots per step. Exit 1 if any fails."""
+    import json
+
+    import torch
+
+    from infwidth.device import resolve_device
+    from infwidth.networks.coordcheck import format_table, plot_coordcheck, run_coordcheck
+    from infwidth.runs import jsonable, prepare_out_dir, seed_everything, write_run_record
+
+    p = build_parametrization(preset, depth, a, b, c, s)
+    width_list = parse_widths(widths)
+    opt = optimizer.strip().lower()
+    if opt not in ("sgd", "adam"):
+        raise UserError(f"--optimizer must be sgd or adam, got {optimizer!r}")
+    eta = parse_positive(lr, "--lr") if lr is not None else (0.1 if opt == "sgd" else 1e-3)
+    tol = parse_positive(tolerance, "--tolerance")
+    dtypes = {"float32": torch.float32, "float64": torch.float64}
+    if dtype not in dtypes:
+        raise UserError(f"--dtype must be float32 or float64, got {dtype!r}")
+    if steps < 1:
+        raise UserError(f"--steps must be a positive integer, got {steps}")
+    if seeds < 1:
+        raise UserError(f"--seeds must be a positive integer, got {seeds}")
+    for value, what in ((d_in, "--d-in"), (d_out, "--d-out"), (batch, "--batch")):
+        if value < 1:
+            raise UserError(f"{what} must be a positive integer, got {value}")
+    dev = resolve_device(device)
+    config = {
+        "parametrization": p.as_dict(), "widths": width_list, "steps": steps, "seeds": seeds, "optimizer": opt,
+        "lr": eta, "d_in": d_in, "d_out": d_out, "batch": batch, "nonlinearity": nonlinearity, "form": form,
+        "dtype": dtype, "device": str(dev), "seed": seed, "tolerance": tol, "fit_from": fit_from,
+    }
+    # validate everything cheap before touching the out dir
+    from infwidth.networks.coordcheck import _check_inputs
+    from infwidth.networks.mlp import resolve_nonlinearity
+
+    _check_inputs(width_list, steps, seeds, eta)
+    resolve_nonlinearity(nonlinearity)
+    out_dir, _ = prepare_out_dir(out, config, overwrite=overwrite)
+    seed_everything(seed)
+    from tqdm import tqdm
+
+    bar = tqdm(total=len(width_list) * seeds, desc="coordcheck", unit="run", disable=as_json, leave=False)
+    cc = run_coordcheck(
+        p, width_list, steps=steps, seeds=seeds, optimizer=opt, lr=eta, d_in=d_in, d_out=d_out, batch=batch,
+        nonlinearity=nonlinearity, form=form, dtype=dtypes[dtype], device=dev, seed=seed, base_tolerance=tol,
+        fit_from=fit_from, progress=lambda _msg: bar.update(1),
+    )
+    bar.close()
+    figures = plot_coordcheck(cc, out_dir) if plots else []
+    result = cc.as_dict() | {"plots": [str(f) for f in figures]}
+    from infwidth.runs import atomic_write_json
+
+    atomic_write_json(out_dir / "coordcheck.json", result)
+    summary = {k: result[k] for k in ("passed", "tolerance_rule", "quantities", "divergences", "plots")}
+    write_run_record(out_dir, config, results=summary)
+    if as_json:
+        print(json.dumps(jsonable(summary), indent=2))
+    else:
+        typer.echo(f"{p!r}, {opt}, lr {eta}, widths {widths}, {steps} steps, {seeds} seeds")
+        typer.echo(format_table(cc))
+        for d in cc.divergences:
+            typer.echo(f"diverged: {d}")
+        typer.echo(f"{'PASS' if cc.passed else 'FAIL'} ({result['tolerance_rule']}); results in {out_dir}")
+        for f in figures:
+            typer.echo(f"plot: {f}")
+    if not cc.passed:
+        raise typer.Exit(1)

@@ -1,0 +1,438 @@
+"""Coordinate check: measure how every activation's coordinate size scales with width, and test it.
+
+For each width, seed and step ``t`` (after ``t`` updates on one fixed batch) we record the root mean
+square of ``h^l_t, x^l_t, f_t`` and of the changes ``h^l_t - h^l_0``, ``x^l_t - x^l_0``, ``f_t - f_0``;
+fit the log-log slope against width (mean over seeds of ``log RMS``) and compare it with the exponent
+the classification predicts (:func:`predicted_sizes`). A width whose run overflows or turns NaN stops
+there and the report names the first non-finite quantity (layer) and the step.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from infwidth.errors import UserError
+from infwidth.networks.mlp import AbcMLP, ScaledMLP
+from infwidth.parametrizations.abc import Parametrization
+
+#: Default slope tolerance: finite-width corrections (relative O(n^{-1/2}) terms) plus seed noise.
+BASE_TOLERANCE = 0.1
+NOISE_FACTOR = 3.0
+
+
+def quantity_names(depth: int) -> list[str]:
+    """Recorded quantities in forward order: ``h1, x1, ..., hL, xL, f`` then their changes ``dh1..``."""
+    sizes = [f"{s}{k}" for k in range(1, depth + 1) for s in "hx"] + ["f"]
+    return sizes + ["d" + q for q in sizes]
+
+
+# ---- predictions -------------------------------------------------------------------------------
+def predicted_sizes(
+    p: Parametrization,
+    steps: int,
+    optimizer: str = "sgd",
+    adam_c: Sequence[Fraction] | None = None,
+    phi: str = "relu",
+) -> dict[tuple[int, str], Fraction | None]:
+    """Predicted exponent ``e`` (RMS ~ ``n^e``) of every quantity at every step ``0..steps``.
+
+    Step 0 and step 1 come from :func:`infwidth.parametrizations.classify.predicted_exponents`
+    (init, and one update with the readout still at its init size). From step 2 on the backward
+    vector has the size of the *updated* readout, ``n^{-min(a_{L+1}+b_{L+1}, 2a_{L+1}+c)}``
+    (SGD): we reuse the one-update formula with ``a_{L+1}+b_{L+1}`` replaced by that minimum.
+    Unstable parametrizations compound their blow-up step after step: no prediction after step 1.
+    ``h_t, x_t`` (t >= 1) are predicted as the larger of the init size and the change.
+    """
+    from infwidth.parametrizations.classify import classify, predicted_exponents
+
+    phi_key = phi if phi in ("relu", "tanh") else "relu"
+    opt = optimizer.lower()
+    kw: dict[str, Any] = {"optimizer": opt, "phi": phi_key}
+    if opt == "adam":
+        from infwidth.networks.mlp import abc_adam_exponents
+
+        kw["adam_c"] = tuple(adam_c) if adam_c is not None else abc_adam_exponents(p)
+    one = predicted_exponents(p, **kw)
+    later: dict[str, Fraction] | None = None
+    stable = classify(p, adam_c=kw.get("adam_c")).stable
+    if stable:
+        later = one
+        alpha, gamma = p.a[-1] + p.b[-1], 2 * p.a[-1] + p.c
+        if opt == "sgd" and gamma < alpha:
+            b_out = gamma - p.a[-1]  # readout already moved: backward vector ~ n^{-gamma}
+            shifted = Parametrization(a=p.a, b=p.b[:-1] + (b_out,), c=p.c, sigma=p.sigma)
+            later = predicted_exponents(shifted, **kw)
+    depth = p.depth
+    names = quantity_names(depth)
+    out: dict[tuple[int, str], Fraction | None] = {}
+    for t in range(steps + 1):
+        source = None if t == 0 else (one if t == 1 else later)
+        for q in names:
+            if q.startswith("d"):
+                out[(t, q)] = None if source is None else source[q]
+            elif t == 0:
+                out[(t, q)] = one[q]
+            else:
+                out[(t, q)] = None if source is None else max(one[q], source["d" + q])
+    return out
+
+
+# ---- measurement -------------------------------------------------------------------------------
+@dataclass
+class Divergence:
+    """A run that overflowed or turned NaN: where (first non-finite quantity) and when."""
+
+    width: int
+    seed: int
+    step: int
+    layer: str
+
+    def __str__(self) -> str:
+        return f"width {self.width}, seed {self.seed}: {self.layer} not finite at step {self.step}"
+
+
+def _rms_all(tensors: list[torch.Tensor]) -> np.ndarray:
+    """RMS of each tensor; squares that overflow the dtype are redone in float64 (only true inf/NaN stay)."""
+    rms = torch.stack([torch.linalg.vector_norm(t) / math.sqrt(t.numel()) for t in tensors]).cpu().double().numpy()
+    for i in np.flatnonzero(~np.isfinite(rms)):
+        t = tensors[i]
+        rms[i] = (torch.linalg.vector_norm(t, dtype=torch.float64) / math.sqrt(t.numel())).item()
+    return rms
+
+
+def _loss_fn(kind: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    if kind == "xent":
+        return torch.nn.functional.cross_entropy
+    return lambda f, y: 0.5 * ((f - y) ** 2).sum(dim=1).mean()
+
+
+class _NestedNoise:
+    """Standard normals drawn once per seed at the largest width; smaller widths take the top-left block.
+
+    Every net is still exactly iid-Gaussian initialized; nets of different widths share their
+    Gaussians (common random numbers), which makes slope fits less noisy and init cheaper.
+    """
+
+    def __init__(self, seed: int, dims: list[tuple[int, int]], dtype: torch.dtype) -> None:
+        gen = torch.Generator(device="cpu").manual_seed(seed)
+        self.tensors = []
+        for fan_out, fan_in in dims:
+            self.tensors.append(
+                (torch.randn(fan_out, fan_in, generator=gen, dtype=dtype), torch.randn(fan_out, generator=gen, dtype=dtype))
+            )
+
+    def __call__(self, layer: int, shape: tuple[int, ...]) -> torch.Tensor:
+        w, b = self.tensors[layer - 1]
+        return w[: shape[0], : shape[1]] if len(shape) == 2 else b[: shape[0]]
+
+
+def measure(
+    net: ScaledMLP,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    optimizer: torch.optim.Optimizer,
+    steps: int,
+    loss: str = "xent",
+) -> tuple[np.ndarray, tuple[int, str] | None]:
+    """RMS of every quantity at steps ``0..steps`` (rows) training on ``(x, y)``; and the divergence.
+
+    Returns ``(sizes, (step, name) or None)``; rows after a divergence are NaN.
+    """
+    names = quantity_names(net.depth)
+    half = len(names) // 2
+    sizes = np.full((steps + 1, len(names)), np.nan)
+    lossf = _loss_fn(loss)
+    first: list[torch.Tensor] = []
+    for t in range(steps + 1):
+        f, acts = net.forward_with_activations(x)
+        now = [acts[q] for q in names[: half - 1]] + [f]
+        with torch.no_grad():
+            if t == 0:
+                first = [a.detach().clone() for a in now]
+            row = _rms_all(now + [a - a0 for a, a0 in zip(now, first, strict=True)])
+        sizes[t] = row
+        bad = ~np.isfinite(row[:half])
+        if bad.any():
+            return sizes, (t, names[int(np.argmax(bad))])
+        if t == steps:
+            break
+        optimizer.zero_grad(set_to_none=True)
+        lossf(f, y).backward()
+        optimizer.step()
+    return sizes, None
+
+
+@dataclass
+class SlopeRow:
+    """One quantity at one step: fitted and predicted slope, tolerance and verdict."""
+
+    step: int
+    quantity: str
+    fitted: float | None
+    stderr: float | None
+    predicted: Fraction | None
+    tolerance: float | None
+    status: str  # pass | fail | diverged | diverged (predicted growth) | no prediction | not tested (crossover)
+
+    @property
+    def passed(self) -> bool:
+        return self.status not in ("fail", "diverged")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "quantity": self.quantity,
+            "fitted_slope": self.fitted,
+            "stderr": self.stderr,
+            "predicted_slope": None if self.predicted is None else str(self.predicted),
+            "predicted_slope_float": None if self.predicted is None else float(self.predicted),
+            "tolerance": self.tolerance,
+            "status": self.status,
+            "pass": self.passed,
+        }
+
+
+@dataclass
+class CoordCheck:
+    """Everything one coordinate check measured: sizes[width, seed, step, quantity], fits, divergences."""
+
+    parametrization: Parametrization
+    widths: list[int]
+    seeds: list[int]
+    steps: int
+    optimizer: str
+    lr: float
+    sizes: np.ndarray
+    names: list[str]
+    predicted: dict[tuple[int, str], Fraction | None]
+    divergences: list[Divergence] = field(default_factory=list)
+    config: dict[str, Any] = field(default_factory=dict)
+    base_tolerance: float = BASE_TOLERANCE
+    fit_from: int | None = None
+
+    def fit(self, step: int, quantity: str) -> tuple[float | None, float | None]:
+        """Least-squares slope of mean-over-seeds log RMS vs log width, and its seed standard error."""
+        j = self.names.index(quantity)
+        vals = self.sizes[:, :, step, j]
+        keep = np.all(np.isfinite(vals) & (vals > 0), axis=1)
+        widths = np.asarray(self.widths, dtype=float)
+        if self.fit_from is not None:
+            keep &= widths >= self.fit_from
+        if keep.sum() < 2:
+            return None, None
+        logn = np.log(widths[keep])
+        logs = np.log(vals[keep])
+        slope = float(np.polyfit(logn, logs.mean(axis=1), 1)[0])
+        if logs.shape[1] < 2:
+            return slope, None
+        per_seed = [np.polyfit(logn, logs[:, s], 1)[0] for s in range(logs.shape[1])]
+        return slope, float(np.std(per_seed, ddof=1) / math.sqrt(len(per_seed)))
+
+    def rows(self) -> list[SlopeRow]:
+        """One verdict per (step, quantity); changes only from step 1 on.
+
+        A size at step ``t >= 1`` is its init value (``n^{e0}``) plus its change (``n^{e1}``); when
+        ``e0 != e1`` its log-log curve bends between the two power laws over any finite width range,
+        so it is reported but not tested (the init sizes and the changes are tested separately).
+        """
+        out = []
+        for t in range(self.steps + 1):
+            for q in self.names:
+                if q.startswith("d") and t == 0:
+                    continue
+                pred = self.predicted.get((t, q))
+                slope, se = self.fit(t, q)
+                tol = self.base_tolerance + NOISE_FACTOR * (se or 0.0)
+                if pred is None:
+                    status = "no prediction"
+                elif t > 0 and not q.startswith("d") and self.predicted[(0, q)] != self.predicted.get((t, "d" + q)):
+                    status = "not tested (crossover)"
+                elif slope is None:
+                    status = "diverged (predicted growth)" if pred > 0 else "diverged"
+                else:
+                    status = "pass" if abs(slope - float(pred)) <= tol else "fail"
+                out.append(SlopeRow(t, q, slope, se, pred, None if pred is None else tol, status))
+        return out
+
+    @property
+    def passed(self) -> bool:
+        return all(r.passed for r in self.rows())
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready summary: config, per-quantity verdicts, divergences and the raw sizes."""
+        return {
+            "config": self.config,
+            "parametrization": self.parametrization.as_dict(),
+            "passed": self.passed,
+            "tolerance_rule": f"|fitted - predicted| <= {self.base_tolerance} + {NOISE_FACTOR} x seed standard error",
+            "quantities": [r.as_dict() for r in self.rows()],
+            "divergences": [vars(d) | {"message": str(d)} for d in self.divergences],
+            "sizes": {
+                str(w): {q: self.sizes[i, :, :, j].tolist() for j, q in enumerate(self.names)}
+                for i, w in enumerate(self.widths)
+            },
+        }
+
+    def mean_sizes(self, quantity: str, step: int) -> np.ndarray:
+        """Geometric mean over seeds of the RMS of ``quantity`` at ``step``, per width (NaN if diverged)."""
+        vals = self.sizes[:, :, step, self.names.index(quantity)]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.exp(np.log(vals).mean(axis=1))
+
+
+def _check_inputs(widths: Sequence[int], steps: int, seeds: int, lr: float) -> list[int]:
+    widths = [int(w) for w in widths]
+    if len(widths) < 2:
+        raise UserError(f"need at least 2 widths to fit a slope, got {len(widths)}; pass e.g. --widths 64,128,256")
+    if any(w < 1 for w in widths):
+        raise UserError(f"widths must be positive, got {','.join(map(str, widths))}")
+    if any(b <= a for a, b in zip(widths, widths[1:], strict=False)):
+        raise UserError(f"widths must increase, got {','.join(map(str, widths))}; list them smallest first")
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise UserError(f"steps must be a positive integer, got {steps!r}")
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
+        raise UserError(f"seeds must be a positive integer, got {seeds!r}")
+    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
+        raise UserError(f"learning rate must be a positive finite number, got {lr!r}")
+    return widths
+
+
+def run_coordcheck(
+    p: Parametrization,
+    widths: Sequence[int],
+    *,
+    steps: int = 3,
+    seeds: int = 3,
+    optimizer: str = "sgd",
+    lr: float = 0.1,
+    d_in: int = 32,
+    d_out: int = 10,
+    batch: int = 32,
+    nonlinearity: str = "relu",
+    loss: str | None = None,
+    form: str = "abc",
+    dtype: torch.dtype = torch.float32,
+    device: Any = "cpu",
+    seed: int = 0,
+    nested: bool = True,
+    base_tolerance: float = BASE_TOLERANCE,
+    fit_from: int | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> CoordCheck:
+    """Train ``p``'s MLP at every width for ``steps`` steps on one random batch, ``seeds`` times.
+
+    Inputs are iid N(0, 1) (O(1) coordinates), labels random classes (cross-entropy; MSE against
+    N(0,1) targets when ``d_out == 1``). ``form="practical"`` trains the muP-style practical form
+    (identical outputs, see :mod:`.practical`). ``nested`` shares Gaussians across widths.
+    """
+    from infwidth.networks.practical import PracticalMLP
+
+    widths = _check_inputs(widths, steps, seeds, lr)
+    opt = str(optimizer).lower()
+    if opt not in ("sgd", "adam"):
+        raise UserError(f"unknown optimizer {optimizer!r}; choose sgd or adam")
+    if form not in ("abc", "practical"):
+        raise UserError(f"unknown form {form!r}; choose abc or practical")
+    loss = loss or ("xent" if d_out > 1 else "mse")
+    if loss not in ("xent", "mse"):
+        raise UserError(f"unknown loss {loss!r}; choose xent or mse")
+    device = torch.device(device)
+    names = quantity_names(p.depth)
+    sizes = np.full((len(widths), seeds, steps + 1, len(names)), np.nan)
+    divergences: list[Divergence] = []
+    nmax = widths[-1]
+    dims = [(nmax, d_in)] + [(nmax, nmax)] * (p.depth - 1) + [(d_out, nmax)]
+    cls = AbcMLP if form == "abc" else PracticalMLP
+    for s in range(seeds):
+        run_seed = seed + s
+        gen = torch.Generator(device="cpu").manual_seed(10_000 + run_seed)
+        x = torch.randn(batch, d_in, generator=gen, dtype=dtype).to(device)
+        if loss == "xent":
+            y = torch.randint(0, d_out, (batch,), generator=gen).to(device)
+        else:
+            y = torch.randn(batch, d_out, generator=gen, dtype=dtype).to(device)
+        noise = _NestedNoise(run_seed, dims, dtype) if nested else None
+        for i, n in enumerate(widths):
+            if progress:
+                progress(f"seed {run_seed} width {n}")
+            net = cls(p, n, d_in, d_out, nonlinearity=nonlinearity, dtype=dtype, device=device, seed=run_seed * 7919 + n, noise=noise)
+            optim = net.sgd(lr) if opt == "sgd" else net.adam(lr)
+            sizes[i, s], div = measure(net, x, y, optim, steps, loss)
+            if div is not None:
+                divergences.append(Divergence(n, run_seed, div[0], div[1]))
+            del net, optim
+    config = {
+        "widths": widths, "steps": steps, "seeds": seeds, "seed": seed, "optimizer": opt, "lr": lr,
+        "d_in": d_in, "d_out": d_out, "batch": batch, "nonlinearity": nonlinearity, "loss": loss,
+        "form": form, "dtype": str(dtype).replace("torch.", ""), "nested_init": nested, "fit_from": fit_from,
+    }
+    adam_c = None
+    if opt == "adam":
+        from infwidth.networks.mlp import abc_adam_exponents
+
+        adam_c = abc_adam_exponents(p)
+    phi = nonlinearity if isinstance(nonlinearity, str) else "relu"
+    return CoordCheck(
+        parametrization=p, widths=widths, seeds=[seed + s for s in range(seeds)], steps=steps, optimizer=opt, lr=lr,
+        sizes=sizes, names=names, predicted=predicted_sizes(p, steps, opt, adam_c, phi), divergences=divergences,
+        config=config, base_tolerance=base_tolerance, fit_from=fit_from,
+    )
+
+
+# ---- plots -------------------------------------------------------------------------------------
+def plot_coordcheck(cc: CoordCheck, out: str | Path, prefix: str = "coordcheck") -> list[Path]:
+    """PNG per family (x, h, dx, dh): one panel per step, one curve per layer (+ f), log-log axes,
+    each curve's predicted slope drawn dashed beside it."""
+    from infwidth.plotting import plt, save_figure
+
+    out = Path(out)
+    paths = []
+    title = cc.parametrization.name or "abc"
+    families = [("x", "x^l", False), ("dx", "Delta x^l", True), ("h", "h^l", False), ("dh", "Delta h^l", True)]
+    widths = np.asarray(cc.widths, dtype=float)
+    for fam, label, is_delta in families:
+        steps = list(range(1 if is_delta else 0, cc.steps + 1))
+        fig, axes = plt.subplots(1, len(steps), figsize=(3.3 * len(steps), 3.2), sharey=True, squeeze=False)
+        layer_qs = [f"{fam}{k}" for k in range(1, cc.parametrization.depth + 1)] + ["df" if is_delta else "f"]
+        colors = plt.cm.viridis(np.linspace(0, 0.9, len(layer_qs)))
+        for ax, t in zip(axes[0], steps, strict=True):
+            for q, col in zip(layer_qs, colors, strict=True):
+                ys = cc.mean_sizes(q, t)
+                ok = np.isfinite(ys) & (ys > 0)
+                name = q.lstrip("d").replace("f", "f") if not is_delta else "Δ" + q[1:]
+                ax.plot(widths[ok], ys[ok], "o-", color=col, ms=3, label=name)
+                pred = cc.predicted.get((t, q))
+                if pred is not None and ok.sum() >= 1:
+                    wm = np.exp(np.log(widths[ok]).mean())
+                    ym = np.exp(np.log(ys[ok]).mean())
+                    ax.plot(widths[ok], ym * (widths[ok] / wm) ** float(pred), "--", color=col, lw=0.9, alpha=0.7)
+            ax.set_xscale("log", base=2)
+            ax.set_yscale("log")
+            ax.set_title(f"step {t}")
+            ax.set_xlabel("width")
+        axes[0][0].set_ylabel(f"RMS of {label}")
+        axes[0][-1].legend(fontsize=7, loc="best")
+        fig.suptitle(f"{title} ({cc.optimizer}): RMS {label} vs width (dashed: predicted slope)", fontsize=9)
+        paths.append(save_figure(fig, out / f"{prefix}_{fam}.png"))
+    return paths
+
+
+def format_table(cc: CoordCheck, deltas_only: bool = False) -> str:
+    """Plain-text table of the verdicts (step, quantity, fitted, predicted, tolerance, status)."""
+    lines = [f"{'step':>4}  {'quantity':<8} {'fitted':>8} {'predicted':>9} {'tol':>6}  status"]
+    for r in cc.rows():
+        if deltas_only and not r.quantity.startswith("d"):
+            continue
+        fitted = "-" if r.fitted is None else f"{r.fitted:+.3f}"
+        pred = "-" if r.predicted is None else str(r.predicted)
+        tol = "-" if r.tolerance is None else f"{r.tolerance:.3f}"
+        lines.append(f"{r.step:>4}  {r.quantity:<8} {fitted:>8} {pred:>9} {tol:>6}  {r.status}")
+    return "\n".join(lines)
