@@ -2,5 +2,6 @@
 and deep linear (Tensor Programs), with finite muP networks coupled to them."""
 
 from infwidth.limits.feature_learning.linear import CoupledLinearNet, LinearMupLimit
+from infwidth.limits.feature_learning.mean_field import MeanFieldLimit, MeanFieldNet, MeanFieldRun
 
-__all__ = ["CoupledLinearNet", "LinearMupLimit"]
+__all__ = ["CoupledLinearNet", "LinearMupLimit", "MeanFieldLimit", "MeanFieldNet", "MeanFieldRun"]

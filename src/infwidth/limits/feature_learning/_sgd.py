@@ -1,0 +1,95 @@
+"""One SGD schedule shared by limits and finite nets, so their trajectories are comparable step by step."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from infwidth.errors import UserError
+
+Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def mse(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """``(1/2) |f - y|^2`` summed over outputs, averaged over the batch."""
+    return 0.5 * ((out - y) ** 2).sum(-1).mean()
+
+
+def xent(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Softmax cross-entropy; ``y`` holds integer labels or one-hot rows."""
+    labels = y.argmax(-1) if y.dim() == 2 else y.long()
+    return torch.nn.functional.cross_entropy(out, labels)
+
+
+LOSSES: dict[str, Loss] = {"mse": mse, "xent": xent}
+
+
+def resolve_loss(loss: str | Loss) -> Loss:
+    if callable(loss):
+        return loss
+    if loss not in LOSSES:
+        raise UserError(f"unknown loss {loss!r}; use one of {', '.join(LOSSES)} or pass a callable")
+    return LOSSES[loss]
+
+
+def batch_indices(step: int, batch: int, n_data: int) -> torch.Tensor:
+    """Cyclic minibatches: step ``t`` uses points ``t*B, ..., t*B + B - 1`` (mod the data size)."""
+    return (torch.arange(step * batch, (step + 1) * batch) % n_data).long()
+
+
+def check_data(x: torch.Tensor, y: torch.Tensor, d_in: int, d_out: int, batch: int, steps: int) -> None:
+    """Training data must match the model's dimensions; one-line errors otherwise."""
+    if x.dim() != 2 or x.shape[1] != d_in:
+        raise UserError(f"training inputs have shape {tuple(x.shape)} but the model takes d_in={d_in}; pass (N, {d_in})")
+    if y.shape[0] != x.shape[0]:
+        raise UserError(f"{x.shape[0]} inputs but {y.shape[0]} targets; give one target per input")
+    if y.dim() == 2 and y.shape[1] != d_out:
+        raise UserError(f"targets have shape {tuple(y.shape)} but the model has d_out={d_out}; pass (N, {d_out})")
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        raise UserError(f"batch size must be a positive integer, got {batch!r}")
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+        raise UserError(f"steps must be a non-negative integer, got {steps!r}")
+
+
+@dataclass
+class Trajectory:
+    """Outputs ``f[t]`` (``(E, d_o)``) and feature kernels ``kernel[t]`` (``(E, E)``) on held-out inputs, t = 0..T."""
+
+    f: torch.Tensor
+    kernel: torch.Tensor
+    f_se: torch.Tensor | None = None
+    kernel_se: torch.Tensor | None = None
+
+
+def train_module(
+    model: torch.nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    lr: float,
+    steps: int,
+    batch: int,
+    eval_x: torch.Tensor,
+    loss: str | Loss = "mse",
+) -> Trajectory:
+    """Plain SGD on ``model`` (it must have ``features``), recording outputs and feature kernels."""
+    loss_fn = resolve_loss(loss)
+    opt = torch.optim.SGD(model.parameters(), lr=lr)
+    fs, ks = [], []
+
+    def record() -> None:
+        with torch.no_grad():
+            h = model.features(eval_x)
+            fs.append(model(eval_x).detach().clone())
+            ks.append((h @ h.mT).detach().clone())
+
+    record()
+    for t in range(steps):
+        idx = batch_indices(t, batch, x.shape[0])
+        value = loss_fn(model(x[idx]), y[idx])
+        opt.zero_grad()
+        value.backward()
+        opt.step()
+        record()
+    return Trajectory(torch.stack(fs), torch.stack(ks))
