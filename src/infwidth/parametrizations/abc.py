@@ -8,8 +8,10 @@ but stored 0-based in the tuples ``a`` and ``b``.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from decimal import Decimal
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
@@ -29,12 +31,17 @@ def to_fraction(value: Number, what: str = "value") -> Fraction:
         raise UserError(f"{what} must be a number, got {value!r}; write e.g. 1/2 or 0.5")
     if isinstance(value, Fraction):
         return value
-    if isinstance(value, int):
+    if isinstance(value, numbers.Integral):  # int, numpy integers
+        return Fraction(int(value))
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise UserError(f"{what} must be finite, got {value!r}; write e.g. 1/2 or 0.5")
         return Fraction(value)
-    if isinstance(value, float):
+    if isinstance(value, numbers.Real):  # float, numpy floats: the decimal the user typed
+        value = float(value)
         if not math.isfinite(value):
             raise UserError(f"{what} must be finite, got {value!r}; write e.g. 1/2 or 0.5")
-        return Fraction(value).limit_denominator(10**9)
+        return Fraction(repr(value))
     if isinstance(value, str):
         text = value.strip()
         low = text.lower().lstrip("+-")
@@ -79,6 +86,9 @@ class Parametrization:
     name: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
+        for what, seq in (("a", self.a), ("b", self.b)):
+            if isinstance(seq, str | bytes) or not isinstance(seq, Sequence):
+                raise UserError(f"{what} must be a sequence of L+1 numbers, got {seq!r}; e.g. a=(0, 1/2)")
         a = tuple(to_fraction(x, f"a_{i + 1}") for i, x in enumerate(self.a))
         b = tuple(to_fraction(x, f"b_{i + 1}") for i, x in enumerate(self.b))
         if len(a) < 2:
@@ -218,7 +228,7 @@ def mfp(depth: int = 1, c: Number = -1) -> Parametrization:
     """Mean-field parametrization (L = 1 only): f = (1/n) sum_a v_a phi(u_a . xi)."""
     L = _check_depth(depth)
     if L != 1:
-        raise UserError(f"mfp is defined for depth 1 only, got depth {L}; use mup for deeper nets")
+        raise UserError(f"mfp is defined for depth 1 only, got depth {L}; use depth 1, or mup for deeper nets")
     return _build("mfp", [Fraction(0), Fraction(1)], [Fraction(0), Fraction(0)], c)
 
 
@@ -232,7 +242,7 @@ def up(s: Number, depth: int, c: Number = 0) -> Parametrization:
     L = _check_depth(depth)
     s = to_fraction(s, "s")
     if not 0 <= s <= Fraction(1, 2):
-        raise UserError(f"s must lie in [0, 1/2] for up, got {s}; up(0) is muP, up(1/2) is NTP")
+        raise UserError(f"s must lie in [0, 1/2] for up, got {s}; pick s between 0 (muP) and 1/2 (NTP)")
     half = Fraction(1, 2)
     a = [s - half] + [s] * (L - 1) + [half]
     b = [half - s] * (L + 1)
@@ -250,7 +260,7 @@ def preset(name: str, depth: int, *, c: Number | None = None, s: Number | None =
         raise UserError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
     if key == "up":
         if s is None:
-            raise UserError("preset up needs --s S with 0 <= S <= 1/2")
+            raise UserError("preset up needs s (--s S) with 0 <= S <= 1/2; add e.g. --s 1/4")
         p = up(s, depth)
     else:
         if s is not None:
