@@ -141,7 +141,7 @@ class MLPKernel:
         dtype: torch.dtype = torch.float64,
         device: str | torch.device | None = None,
         tile: int | None = None,
-        quadrature_points: int = 60,
+        quadrature_points: int = 100,
     ) -> None:
         self.depth = _check_depth(depth)
         self.phi = get_nonlinearity(nonlinearity, points=quadrature_points)
@@ -207,7 +207,7 @@ def mlp_kernels(
     dtype: torch.dtype = torch.float64,
     device: str | torch.device | None = None,
     tile: int | None = None,
-    quadrature_points: int = 60,
+    quadrature_points: int = 100,
     progress: bool = False,
 ) -> Kernels:
     """NNGP and NTK ``(N1, N2)`` of an MLP with ``depth`` hidden layers between ``x1`` and ``x2`` (default x1).

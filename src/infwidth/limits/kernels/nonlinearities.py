@@ -173,11 +173,11 @@ class Quadrature(Nonlinearity):
         fn: Callable[[Tensor], Tensor],
         name: str | None = None,
         dphi: Callable[[Tensor], Tensor] | None = None,
-        points: int = 60,
+        points: int = 100,
         chunk: int = 1 << 21,
     ) -> None:
         if points < 2:
-            raise UserError(f"quadrature needs at least 2 points, got {points}; use e.g. 60")
+            raise UserError(f"quadrature needs at least 2 points, got {points}; use e.g. 100")
         self.fn = fn
         self.name = name or getattr(fn, "__name__", "callable")
         self._dphi = dphi
@@ -244,7 +244,7 @@ class Quadrature(Nonlinearity):
                     "the quadrature does not converge (not square-integrable under a Gaussian); "
                     "use a function of at most exponential growth with a square-integrable derivative"
                 )
-        return e2, ed2
+        return e, ed  # the same rule as pair(), so diagonal and off-diagonal entries agree
 
     def pair(self, k12: Tensor, k11: Tensor, k22: Tensor) -> tuple[Tensor, Tensor]:
         # u = sqrt(k11) z_i, v = sqrt(k22) (rho z_i + sqrt(1 - rho^2) z_j), summed over (i, j).
@@ -275,11 +275,11 @@ class Quadrature(Nonlinearity):
 
 
 class Tanh(Quadrature):
-    def __init__(self, points: int = 60) -> None:
+    def __init__(self, points: int = 100) -> None:
         super().__init__(torch.tanh, name="tanh", dphi=lambda x: 1.0 - torch.tanh(x) ** 2, points=points)
 
 
-def get_nonlinearity(spec: str | Callable[[Tensor], Tensor] | Nonlinearity, points: int = 60) -> Nonlinearity:
+def get_nonlinearity(spec: str | Callable[[Tensor], Tensor] | Nonlinearity, points: int = 100) -> Nonlinearity:
     """A piece from a name (``relu``, ``erf``, ``gelu``, ``tanh``, ``sin``, ``identity``,
     ``leaky_relu:ALPHA``), an existing piece, or any elementwise torch callable (quadrature)."""
     if isinstance(spec, Nonlinearity):
