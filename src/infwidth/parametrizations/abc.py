@@ -50,19 +50,17 @@ def to_fraction(value: Number, what: str = "value") -> Fraction:
         try:
             return Fraction(text)
         except (ValueError, ZeroDivisionError):
-            raise UserError(
-                f"{what} must be a number such as 1/2, 0.5 or -1, got {value!r}"
-            ) from None
-    raise UserError(f"{what} must be a number such as 1/2, 0.5 or -1, got {value!r}")
+            raise UserError(f"{what} is not a number: {value!r}; write e.g. 1/2, 0.5 or -1") from None
+    raise UserError(f"{what} is not a number: {value!r}; write e.g. 1/2, 0.5 or -1")
 
 
 def _positive_float(value: Any, what: str) -> float:
     try:
         out = float(value)
     except (TypeError, ValueError):
-        raise UserError(f"{what} must be a positive number, got {value!r}") from None
+        raise UserError(f"{what} must be a positive number, got {value!r}; e.g. 1.0") from None
     if not math.isfinite(out) or out <= 0:
-        raise UserError(f"{what} must be a positive finite number, got {value!r}")
+        raise UserError(f"{what} must be a positive finite number, got {value!r}; e.g. 1.0")
     return out
 
 
@@ -197,12 +195,12 @@ def _check_depth(depth: int) -> int:
         try:
             depth_int = int(depth)
         except (TypeError, ValueError):
-            raise UserError(f"depth must be an integer >= 1, got {depth!r}") from None
+            raise UserError(f"depth must be an integer >= 1, got {depth!r}; e.g. depth 2") from None
         if depth_int != depth:
-            raise UserError(f"depth must be an integer >= 1, got {depth!r}")
+            raise UserError(f"depth must be an integer >= 1, got {depth!r}; e.g. depth 2")
         depth = depth_int
     if depth < 1:
-        raise UserError(f"depth must be >= 1 (number of hidden layers), got {depth}")
+        raise UserError(f"depth must be >= 1 (number of hidden layers), got {depth}; e.g. depth 1")
     return depth
 
 
