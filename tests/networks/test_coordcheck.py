@@ -1,0 +1,170 @@
+"""Coordinate check: measured log-log slopes reproduce the classification's exponents; blow-ups are caught.
+
+Tolerance: |fitted - predicted| <= 0.1 + 3 seed standard errors (the engine's rule). 0.1 covers the
+relative O(n^{-1/2}) finite-width corrections over widths 128..1024; the seed term covers noise.
+"""
+
+from fractions import Fraction
+from functools import cache
+
+import numpy as np
+import pytest
+import torch
+
+from infwidth.errors import UserError
+from infwidth.networks import AbcMLP
+from infwidth.networks.coordcheck import measure, predicted_sizes, quantity_names, run_coordcheck
+from infwidth.parametrizations import from_exponents, mup, ntp, sp, up
+from infwidth.parametrizations.classify import predicted_exponents
+
+WIDTHS = (128, 256, 512, 1024)
+CASES = {
+    "sp-c0": sp(1),  # L = 1: no blow-up feeds a later inner product (see test_sp_c0_deep_crossover)
+    "sp-c1": sp(2, c=1),
+    "ntp": ntp(2),
+    "mup": mup(2),
+    "up(1/4)": up("1/4", 2),
+}
+
+
+@cache
+def check(name: str, optimizer: str):
+    lr = 0.1 if optimizer == "sgd" else 0.01
+    return run_coordcheck(CASES[name], WIDTHS, steps=2, seeds=3, optimizer=optimizer, lr=lr, d_in=16, d_out=10)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+@pytest.mark.parametrize("name", list(CASES))
+def test_slopes_match_predicted_exponents(name, optimizer):
+    cc = check(name, optimizer)
+    rows = cc.rows()
+    tested = [r for r in rows if r.status in ("pass", "fail")]
+    failed = [(r.step, r.quantity, r.fitted, str(r.predicted)) for r in rows if r.status == "fail"]
+    assert not failed, failed
+    assert not cc.divergences
+    # every change at step 1 is tested, and each fitted slope is nearer its prediction than the
+    # neighbouring exponents +-1/2 (the seed-noise part of the tolerance can be large for SP/NTP,
+    # whose O(1) random f_0 sets the loss derivative differently at each width)
+    changes = [r for r in tested if r.step == 1 and r.quantity.startswith("d")]
+    assert {r.quantity for r in changes} == {q for q in quantity_names(CASES[name].depth) if q.startswith("d")}
+    assert all(abs(r.fitted - float(r.predicted)) < 0.25 for r in changes)
+
+
+def test_regimes_are_told_apart():
+    # the discriminating exponents: muP features move Theta(1), NTP's like n^{-1/2}; SP c=1 first layer n^{-3/2}
+    slope = {k: check(k, "sgd").fit(1, "dx2")[0] for k in ("mup", "ntp", "up(1/4)")}
+    assert abs(slope["mup"]) < 0.1 and abs(slope["ntp"] + 0.5) < 0.1 and abs(slope["up(1/4)"] + 0.25) < 0.1
+    assert abs(check("sp-c1", "sgd").fit(1, "dx1")[0] + 1.5) < 0.1
+
+
+def test_sp_output_update_grows_with_width():
+    cc = check("sp-c0", "sgd")
+    slope, _ = cc.fit(1, "df")
+    assert slope > 0.8  # predicted 1: logits' update grows like n^{1-c}
+    means = cc.mean_sizes("df", 1)
+    assert np.all(np.diff(means) > 0)
+
+
+def test_mup_coordinates_stable_between_512_and_2048():
+    cc = run_coordcheck(mup(2), [512, 2048], steps=3, seeds=2, lr=0.1, d_in=16, d_out=10)
+    for q in ["h1", "x1", "h2", "x2", "dh1", "dx1", "dh2", "dx2", "df"]:
+        small, large = cc.mean_sizes(q, 3)
+        ratio = max(small / large, large / small)
+        assert ratio < 1.2, (q, ratio)
+
+
+def test_sp_c0_deep_crossover_is_reported_not_hidden():
+    # depth 2: Delta x^2 ~ n^{1/2} blows up; Delta f = n^{3/2} only once Delta h^2 >> 1 (the inner product
+    # <x^2_0, Delta x^2> becomes coherent). At lr 0.1 and these widths the slope is still near 1.
+    cc = run_coordcheck(sp(2), WIDTHS, steps=1, seeds=2, lr=0.1, d_in=16, d_out=10)
+    status = {r.quantity: r.status for r in cc.rows() if r.step == 1}
+    assert status["dh1"] == status["dh2"] == "pass"
+    assert status["df"] == "fail" and not cc.passed
+
+
+def test_nan_detection_names_layer_and_step():
+    # sigma_2 = sigma_3 = 1e36 in float32: h^1, x^1 finite, |h^2| ~ 1e36 still finite, |h^3| ~ 1e72 overflows
+    p = from_exponents(a=[0, "1/2", "1/2", "1/2"], b=[0, 0, 0, 0], c=0, sigma=[1.0, 1e36, 1e36, 1.0])
+    cc = run_coordcheck(p, [64, 128], steps=2, seeds=1, d_in=8, d_out=2)
+    assert {(d.width, d.step, d.layer) for d in cc.divergences} == {(64, 0, "h3"), (128, 0, "h3")}
+    assert "h3 not finite at step 0" in str(cc.divergences[0])
+    assert cc.fit(0, "h1")[0] is not None and cc.fit(0, "h3")[0] is None
+
+
+def test_blow_up_during_training_stops_that_width_cleanly():
+    # SP with a huge rate overflows float32 during the first update: both widths stop at step 1
+    cc = run_coordcheck(sp(2), [64, 128], steps=3, seeds=1, lr=1e38, d_in=8, d_out=2)
+    assert [d.step for d in cc.divergences] == [1, 1]
+    assert {d.layer for d in cc.divergences} <= {"h1", "h2"}
+    assert np.isfinite(cc.sizes[:, :, 0]).all() and np.isnan(cc.sizes[:, :, 2:]).all()
+    row = {(r.step, r.quantity): r.status for r in cc.rows()}
+    assert row[(0, "f")] == "pass" and row[(2, "dh1")] == "no prediction"
+
+
+def test_step_one_predictions_are_the_classification():
+    for p in CASES.values():
+        pred = predicted_sizes(p, 1)
+        one = predicted_exponents(p)
+        assert all(pred[(1, q)] == one[q] for q in one if q.startswith("d"))
+        assert all(pred[(0, q)] == one[q] for q in one if not q.startswith("d"))
+
+
+def test_later_steps_use_the_updated_readout():
+    # readout init n^{-3/2} below its update n^{-1}: step 1 sees the init, step 2 the update
+    p = from_exponents(a=["-1/2", 0, "1/2"], b=["1/2", "1/2", 1], c=0)
+    pred = predicted_sizes(p, 2)
+    assert pred[(1, "dh1")] == Fraction(-1, 2) and pred[(2, "dh1")] == 0
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(widths=[128, 64]),
+        dict(widths=[64]),
+        dict(widths=[64, 64]),
+        dict(steps=0),
+        dict(lr=0.0),
+        dict(lr=-1.0),
+        dict(seeds=0),
+        dict(optimizer="rmsprop"),
+    ],
+)
+def test_bad_input(kwargs):
+    args = dict(widths=[32, 64], steps=1, seeds=1) | kwargs
+    widths = args.pop("widths")
+    with pytest.raises(UserError) as err:
+        run_coordcheck(mup(1), widths, d_in=4, d_out=2, **args)
+    assert "\n" not in str(err.value)
+
+
+def test_forms_give_identical_coordinates():
+    kw = dict(steps=2, seeds=1, lr=0.1, d_in=8, d_out=3, dtype=torch.float64)
+    a = run_coordcheck(mup(2), [64, 128], form="abc", **kw)
+    b = run_coordcheck(mup(2), [64, 128], form="practical", **kw)
+    np.testing.assert_allclose(a.sizes, b.sizes, rtol=1e-10)
+
+
+class _PoisonSGD(torch.optim.SGD):
+    """SGD that writes a NaN into one weight at its ``at``-th step (to test where detection points)."""
+
+    def __init__(self, params, lr, target, at):
+        super().__init__(params, lr=lr)
+        self.target, self.at, self.calls = target, at, 0
+
+    def step(self, closure=None):
+        super().step(closure)
+        self.calls += 1
+        if self.calls == self.at:
+            with torch.no_grad():
+                self.target[0, 0] = float("nan")
+
+
+@pytest.mark.parametrize(("layer", "at"), [(1, 1), (2, 2), (3, 1)])
+def test_detection_names_the_poisoned_layer(layer, at):
+    net = AbcMLP(mup(2), 64, 4, 3, seed=0)
+    x, y = torch.randn(8, 4), torch.arange(8) % 3
+    opt = _PoisonSGD(net.parameters(), 0.1, getattr(net, f"w{layer}"), at)
+    sizes, div = measure(net, x, y, opt, steps=3)
+    expected = f"h{layer}" if layer <= 2 else "f"
+    assert div == (at, expected)
+    assert np.isfinite(sizes[:at]).all() and np.isnan(sizes[at + 1 :]).all()
