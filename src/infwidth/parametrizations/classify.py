@@ -528,7 +528,7 @@ def named_table(depth: int) -> list[dict[str, Any]]:
 
 def named_table_markdown(depth: int) -> str:
     """The paper's table of named parametrizations at ``depth``, as a markdown table."""
-    head = "| name | a_l (l = 1..L+1) | b_l | c | r | regime | all layers max. updated | readout max. init | f_0 -> 0 |"
+    head = "| name | a_1..a_(L+1) | b_1..b_(L+1) | c | r | regime | every layer updated max. | readout init. max. | f_0 -> 0 |"
     lines = [head, "|---|---|---|---|---|---|---|---|---|"]
 
     def yn(v: Any) -> str:
