@@ -91,3 +91,40 @@ def measured_slopes(p, widths=(256, 512, 1024, 2048, 4096), seeds=(0, 1, 2), **k
         my = sum(ys) / len(ys)
         out[k] = sum((x - mx) * (yv - my) for x, yv in zip(xs, ys, strict=True)) / sum((x - mx) ** 2 for x in xs)
     return out
+
+
+def _main() -> None:  # pragma: no cover - prints the table quoted in docs/classification.md
+    """Predicted vs measured one-step exponents for the named parametrizations (markdown)."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from infwidth.parametrizations import adam_exponents, mfp, mup, ntp, predicted_exponents, sp, up
+
+    widths = (256, 512, 1024, 2048, 4096)
+    cases = [
+        ("muP L=2", mup(2), "relu", "sgd", None),
+        ("NTP L=2", ntp(2), "relu", "sgd", None),
+        ("UP_1/4 L=2", up("1/4", 2), "relu", "sgd", None),
+        ("MFP L=1", mfp(1), "relu", "sgd", None),
+        ("SP c=1 L=1", sp(1, c=1), "relu", "sgd", None),
+        ("SP c=1 L=2", sp(2, c=1), "relu", "sgd", None),
+        ("SP c=0 L=1", sp(1), "relu", "sgd", None),
+        ("SP c=0 L=2", sp(2), "relu", "sgd", None),
+        ("SP c=0 L=2", sp(2), "tanh", "sgd", None),
+        ("SP c=0 L=3", sp(3), "relu", "sgd", None),
+        ("muP L=2, Adam", mup(2), "relu", "adam", adam_exponents(mup(2))),
+        ("SP L=2, Adam 1/n", sp(2), "relu", "adam", (1, 1, 1)),
+    ]
+    print(f"widths {widths}, seeds 0,1,2, float64, batch 4, d 8, loss sum(f); predicted / measured\n")
+    for label, p, phi, opt, rates in cases:
+        pe = predicted_exponents(p, opt, rates, phi=phi)
+        m = measured_slopes(p, widths=widths, seeds=(0, 1, 2), phi=phi, optimizer=opt, adam_c=rates,
+                            lr=0.5 if opt == "sgd" else 0.05)
+        keys = [k for k in pe if k.startswith("dx")] + ["df"]
+        cells = ", ".join(f"{k} {pe[k]} / {m[k]:+.2f}" for k in keys)
+        print(f"| {label} | {phi} | {cells} |")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    _main()
