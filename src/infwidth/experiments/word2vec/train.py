@@ -1,0 +1,389 @@
+"""Train CBOW models over a corpus in minibatches, with exact resume, progress and run records.
+
+Read top to bottom: :func:`prepare_data` turns a corpus into word ids and the sampling tables;
+:func:`epoch_stream` subsamples one epoch (seeded by (seed, epoch)); :func:`make_batch` cuts a
+minibatch of consecutive target words with their shrunk windows and negatives (seeded by
+(seed, epoch, batch)); :func:`train_model` runs the epochs with the linearly decaying rate and
+checkpoints; :func:`run` trains every model of a config into an output directory and evaluates it.
+
+Because every random draw is derived from (seed, epoch, batch), a checkpoint needs only the
+parameters and the position to resume bit-for-bit.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from infwidth.errors import UserError
+from infwidth.experiments.word2vec.config import TrainConfig, check_memory, validate
+from infwidth.experiments.word2vec.models import (
+    CBOWModel,
+    build_model,
+    cbow_update,
+    initial_embeddings,
+    model_width,
+)
+
+CHECKPOINT = "checkpoint.pt"
+VECTORS = "vectors.pt"
+RESULT = "result.json"
+
+
+class InjectedStop(RuntimeError):
+    """Raised by ``stop_after_batches``: simulates a kill in tests (nothing is saved on the way out)."""
+
+
+@dataclass
+class CorpusData:
+    """A corpus as word ids (out-of-vocabulary words dropped) with its sampling tables."""
+
+    words: list[str]
+    counts: np.ndarray  # (V,) most frequent first
+    ids: np.ndarray  # (N,) int64 word ids in corpus order
+    keep: np.ndarray  # (V,) probability of keeping a word when subsampling
+    neg_cdf: np.ndarray  # (V,) cumulative unigram^0.75 distribution
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.words)
+
+
+def corpus_from_ids(
+    words: list[str], ids: np.ndarray, *, subsample: float = 1e-4, power: float = 0.75
+) -> CorpusData:
+    """Sampling tables from word ids, with word2vec's formulas (used for synthetic corpora and tests)."""
+    ids = np.asarray(ids, dtype=np.int64)
+    counts = np.bincount(ids, minlength=len(words)).astype(np.float64)
+    total = counts.sum()
+    if subsample > 0:
+        thr = subsample * total
+        with np.errstate(divide="ignore", invalid="ignore"):
+            keep = np.where(counts > 0, (np.sqrt(counts / thr) + 1.0) * thr / counts, 1.0)
+    else:
+        keep = np.ones(len(words))
+    probs = counts**power
+    return CorpusData(list(words), counts.astype(np.int64), ids, np.minimum(keep, 1.0), _cdf(probs))
+
+
+def _cdf(probs: np.ndarray) -> np.ndarray:
+    cdf = np.cumsum(np.asarray(probs, dtype=np.float64))
+    return cdf / cdf[-1]
+
+
+def corpus_source(cfg: TrainConfig, data: str | Path | None = None) -> str | Path:
+    """Where the corpus text comes from: the data directory, the shipped sample, or a path."""
+    if cfg.corpus == "data":
+        from infwidth.datasets import data_root
+
+        return data_root(data)
+    return cfg.corpus
+
+
+def questions_source(cfg: TrainConfig, data: str | Path | None = None) -> Path:
+    """The analogy questions matching the corpus: the data directory's, else the shipped copy."""
+    from infwidth.experiments.word2vec.analogy import analogy_path
+
+    if cfg.corpus == "data":
+        from infwidth.datasets import data_root
+
+        return analogy_path(data_root(data))
+    return analogy_path(None)
+
+
+def prepare_data(cfg: TrainConfig, data: str | Path | None = None) -> CorpusData:
+    """Read, normalize and encode the corpus of ``cfg``; build the vocabulary and sampling tables."""
+    from infwidth.experiments.word2vec.vocab import load_corpus
+
+    vocab, ids = load_corpus(
+        corpus_source(cfg, data), max_chars=cfg.max_chars, min_count=cfg.min_count, max_size=cfg.vocab_cap
+    )
+    keep = vocab.keep_probs(cfg.subsample).numpy().astype(np.float64)
+    neg = vocab.negative_probs(0.75).numpy().astype(np.float64)
+    return CorpusData(list(vocab.words), np.asarray(vocab.counts, dtype=np.int64), ids.astype(np.int64), keep, _cdf(neg))
+
+
+def epoch_stream(data: CorpusData, seed: int, epoch: int) -> tuple[np.ndarray, np.ndarray]:
+    """The subsampled epoch: (kept word ids, their positions in the full stream)."""
+    rng = np.random.default_rng([seed, epoch, 0])
+    u = rng.random(len(data.ids))
+    pos = np.flatnonzero(u < data.keep[data.ids])
+    return data.ids[pos], pos
+
+
+def make_batch(
+    kept: np.ndarray, start: int, stop: int, cfg: TrainConfig, neg_cdf: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Targets ``kept[start:stop]`` with their contexts (window shrunk at random, not crossing a
+    sentence of ``cfg.sentence_length`` kept words) and ``cfg.negatives`` negatives each."""
+    w, L = cfg.window, cfg.sentence_length
+    j = np.arange(start, stop)
+    B = len(j)
+    shrink = rng.integers(0, w, size=B)
+    neg = np.searchsorted(neg_cdf, rng.random((B, cfg.negatives)), side="right")
+    neg = np.minimum(neg, len(neg_cdf) - 1)
+    offsets = np.concatenate([np.arange(-w, 0), np.arange(1, w + 1)])
+    pos = j[:, None] + offsets[None, :]
+    mask = (np.abs(offsets)[None, :] <= (w - shrink)[:, None]) & (pos >= 0) & (pos < len(kept))
+    mask &= (pos // L) == (j // L)[:, None]
+    ctx = np.where(mask, kept[np.clip(pos, 0, len(kept) - 1)], 0)
+    return ctx, mask, kept[j], neg
+
+
+def learning_rate(cfg: TrainConfig, words_done: int, total_words: int) -> float:
+    """word2vec's schedule: linear decay over all epochs' words, floored at ``min_lr_fraction``."""
+    frac = 1.0 - words_done / (total_words + 1)
+    return cfg.lr * max(frac, cfg.min_lr_fraction)
+
+
+def save_checkpoint(obj: Any, path: Path) -> None:
+    """Atomic (temp file + rename) torch.save that streams to disk: no second in-memory copy of a
+    multi-GB limit model, unlike buffering the whole checkpoint first."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            torch.save(obj, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def train_model(
+    model: CBOWModel,
+    data: CorpusData,
+    cfg: TrainConfig,
+    *,
+    ckpt_path: Path | None = None,
+    state: dict | None = None,
+    checkpoint_seconds: float = 300.0,
+    checkpoint_every_batches: int | None = None,
+    stop_after_batches: int | None = None,
+    progress: bool = True,
+    desc: str = "",
+) -> dict:
+    """Train ``model`` for ``cfg.epochs`` epochs; returns stats (loss, updates, words/s).
+
+    ``state`` is a loaded checkpoint to resume from. Checkpoints go to ``ckpt_path`` after every
+    epoch, every ``checkpoint_seconds`` and (tests) every ``checkpoint_every_batches``.
+    """
+    from tqdm.auto import tqdm
+
+    device = model.emb_rows.device
+    N = len(data.ids)
+    total_words = cfg.epochs * N
+    pos_state = {"epoch": 0, "batch": 0, "loss_sum": 0.0, "targets": 0, "seconds": 0.0}
+    if state is not None:
+        pos_state.update({k: state[k] for k in pos_state})
+    done_batches = 0
+    t_start = time.perf_counter()
+    t_ckpt = t_start
+    seconds0 = pos_state["seconds"]
+
+    def checkpoint(epoch: int, batch: int) -> None:
+        if ckpt_path is None:
+            return
+        pos_state.update(epoch=epoch, batch=batch, seconds=seconds0 + time.perf_counter() - t_start)
+        save_checkpoint({"model": model.state(), **pos_state}, ckpt_path)
+
+    bar = tqdm(total=total_words, unit="w", unit_scale=True, disable=not progress, desc=desc, leave=False)
+    start_epoch = pos_state["epoch"]
+    window_loss, window_n = 0.0, 0
+    for epoch in range(start_epoch, cfg.epochs):
+        kept, kept_pos = epoch_stream(data, cfg.seed, epoch)
+        n_batches = (len(kept) + cfg.batch_size - 1) // cfg.batch_size
+        first = pos_state["batch"] if epoch == start_epoch else 0
+        bar.n = epoch * N + (int(kept_pos[first * cfg.batch_size]) if first < n_batches else N)
+        bar.refresh()
+        for b in range(first, n_batches):
+            lo, hi = b * cfg.batch_size, min(len(kept), (b + 1) * cfg.batch_size)
+            words_done = epoch * N + int(kept_pos[lo])
+            lr = learning_rate(cfg, words_done, total_words)
+            rng = np.random.default_rng([cfg.seed, epoch, 1, b])
+            ctx, mask, tgt, neg = make_batch(kept, lo, hi, cfg, data.neg_cdf, rng)
+            loss, used = cbow_update(
+                model,
+                torch.from_numpy(ctx).to(device),
+                torch.from_numpy(mask).to(device),
+                torch.from_numpy(tgt).to(device),
+                torch.from_numpy(neg).to(device),
+                lr,
+                cfg.weight_decay,
+            )
+            pos_state["loss_sum"] += loss
+            pos_state["targets"] += used
+            window_loss += loss
+            window_n += used
+            done_batches += 1
+            next_words = epoch * N + (int(kept_pos[hi]) if hi < len(kept) else N)
+            bar.update(next_words - bar.n)
+            if window_n >= 20000 or b == n_batches - 1:
+                bar.set_postfix(loss=f"{window_loss / max(window_n, 1):.3f}", lr=f"{lr:.4f}", refresh=False)
+                window_loss, window_n = 0.0, 0
+            if stop_after_batches is not None and done_batches >= stop_after_batches:
+                bar.close()
+                raise InjectedStop(f"stopped after {done_batches} batches")
+            now = time.perf_counter()
+            if b + 1 < n_batches and (
+                now - t_ckpt >= checkpoint_seconds
+                or (checkpoint_every_batches and done_batches % checkpoint_every_batches == 0)
+            ):
+                checkpoint(epoch, b + 1)
+                t_ckpt = time.perf_counter()
+        checkpoint(epoch + 1, 0)
+        t_ckpt = time.perf_counter()
+    bar.close()
+    seconds = seconds0 + time.perf_counter() - t_start
+    return {
+        "loss": pos_state["loss_sum"] / max(pos_state["targets"], 1),
+        "updates": pos_state["targets"],
+        "words": total_words,
+        "train_seconds": seconds,
+        "words_per_second": total_words / seconds if seconds > 0 else float("nan"),
+    }
+
+
+def model_dir_name(spec: str) -> str:
+    return spec.replace(":", "-")
+
+
+def embedding_movement(model: CBOWModel, spec: str, seed: int) -> float:
+    """||E_T - E_0||_F / ||E_0||_F: how far the embeddings (the learned features) moved."""
+    emb = model.embeddings()
+    e0 = initial_embeddings(spec, model.vocab_size, seed=seed, dtype=emb.dtype).to(emb.device)
+    return float(torch.linalg.norm(emb - e0) / torch.linalg.norm(e0))
+
+
+def evaluate_embeddings(emb: torch.Tensor, words: list[str], questions_path: str | Path) -> dict:
+    """Analogy accuracy (3CosAdd over the Google set) of ``emb``; adds ``accuracy`` = total accuracy."""
+    from infwidth.experiments.word2vec.analogy import evaluate_analogies, load_analogies
+
+    res = evaluate_analogies(emb, words, load_analogies(questions_path))
+    res["accuracy"] = res["total"]["accuracy"]
+    return res
+
+
+def _load_result(path: Path) -> dict | None:
+    import json
+
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def run(
+    cfg: TrainConfig,
+    out: str | Path,
+    *,
+    data_dir: str | Path | None = None,
+    questions: str | Path | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    memory_limit: float | None = None,
+    device: str = "auto",
+    progress: bool = True,
+    checkpoint_seconds: float = 300.0,
+    checkpoint_every_batches: int | None = None,
+    stop_after_batches: int | None = None,
+    corpus: CorpusData | None = None,
+    threads: int | None = 1,
+    log=print,
+) -> dict:
+    """Train and evaluate every model of ``cfg`` into ``out``; returns {spec: result}.
+
+    ``out/run.json`` records config, versions and (at the end) results; each model has its own
+    folder with a checkpoint, its final vectors (``vectors.pt``) and ``result.json``. A finished
+    model is not retrained on ``resume``.
+    """
+    validate(cfg)
+    previous_threads = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)  # small sparse ops: one thread beats two contended ones
+    try:
+        return _run(cfg, Path(out), data_dir, questions, resume, overwrite, memory_limit, device, progress,
+                    checkpoint_seconds, checkpoint_every_batches, stop_after_batches, corpus, log)
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+def _run(cfg, out, data_dir, questions, resume, overwrite, memory_limit, device, progress,
+         checkpoint_seconds, checkpoint_every_batches, stop_after_batches, corpus, log) -> dict:
+    from infwidth.device import resolve_device
+    from infwidth.runs import RUN_FILE, atomic_write_json, prepare_out_dir, write_run_record
+
+    config = cfg.to_dict()
+    resuming = False
+    if (out / RUN_FILE).exists():  # refuse a foreign run before the (slow) corpus read
+        out, resuming = prepare_out_dir(out, config, resume=resume, overwrite=overwrite)
+    elif resume:
+        prepare_out_dir(out, config, resume=True)
+    data = corpus if corpus is not None else prepare_data(cfg, data_dir)
+    if questions is None:
+        questions = questions_source(cfg, data_dir)
+    log(f"corpus: {len(data.ids):,} tokens in vocabulary, V = {data.vocab_size:,}")
+    dtype = getattr(torch, cfg.dtype)
+    need = check_memory(cfg.models, data.vocab_size, data.counts, memory_limit, dtype.itemsize)
+    if not (out / RUN_FILE).exists():
+        out, resuming = prepare_out_dir(out, config, resume=resume, overwrite=overwrite)
+    dev = resolve_device(device)
+    results: dict[str, dict] = {}
+    for spec in cfg.models:
+        mdir = out / model_dir_name(spec)
+        mdir.mkdir(parents=True, exist_ok=True)
+        if not resuming:
+            for name in (CHECKPOINT, VECTORS, RESULT):
+                (mdir / name).unlink(missing_ok=True)  # left by the run --overwrite replaces
+        done = _load_result(mdir / RESULT) if resuming else None
+        if done is not None and (mdir / VECTORS).exists():
+            log(f"{spec}: finished earlier, accuracy {done.get('analogy', {}).get('accuracy', 'n/a')}")
+            results[spec] = done
+            continue
+        state = None
+        if resuming and (mdir / CHECKPOINT).exists():
+            state = torch.load(mdir / CHECKPOINT, map_location=dev, weights_only=False)
+            model = CBOWModel.from_state(state["model"])
+            log(f"{spec}: resuming at epoch {state['epoch']}, batch {state['batch']}")
+        else:
+            log(f"{spec}: width {model_width(spec, data.vocab_size):,}, about {need[spec] / 1e9:.2f} GB")
+            model = build_model(spec, data.vocab_size, seed=cfg.seed, device=dev, dtype=dtype)
+        stats = train_model(
+            model,
+            data,
+            cfg,
+            ckpt_path=mdir / CHECKPOINT,
+            state=state,
+            checkpoint_seconds=checkpoint_seconds,
+            checkpoint_every_batches=checkpoint_every_batches,
+            stop_after_batches=stop_after_batches,
+            progress=progress,
+            desc=spec,
+        )
+        stats["embedding_movement"] = embedding_movement(model, spec, cfg.seed)
+        model.out_rows = torch.empty(0)  # free the output vectors before evaluation allocates
+        emb = model.embeddings()
+        del model
+        save_checkpoint({"words": data.words, "emb": emb.cpu(), "spec": spec}, mdir / VECTORS)
+        stats["analogy"] = evaluate_embeddings(emb, data.words, questions)
+        stats["vocab_size"] = data.vocab_size
+        stats["width"] = emb.shape[1]
+        atomic_write_json(mdir / RESULT, stats)
+        (mdir / CHECKPOINT).unlink(missing_ok=True)
+        acc = stats["analogy"].get("accuracy")
+        log(f"{spec}: loss {stats['loss']:.4f}, {stats['updates']:,} updates, "
+            f"{stats['words_per_second']:,.0f} words/s, analogy accuracy {acc}")
+        results[spec] = stats
+        del emb
+    write_run_record(out, config, results={"models": results, "vocab_size": data.vocab_size,
+                                           "tokens": len(data.ids)})
+    return results
