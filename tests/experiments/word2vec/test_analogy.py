@@ -88,10 +88,11 @@ def random_case(seed: int, V: int = 60, n: int = 6, per_section: int = 80, secti
     return emb, words, Analogies(secs)
 
 
+@pytest.mark.parametrize("method", ["direct", "shared"])
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_matches_reference_per_section(seed):
+def test_matches_reference_per_section(seed, method):
     emb, words, analogies = random_case(seed)
-    res = evaluate_analogies(torch.tensor(emb), words, analogies, dtype=torch.float64, chunk_size=37)
+    res = evaluate_analogies(torch.tensor(emb), words, analogies, dtype=torch.float64, chunk_size=37, method=method)
     for name, qs in analogies.sections:
         c, e, s = reference_accuracy(emb, words, qs)
         assert (res["sections"][name]["correct"], res["sections"][name]["evaluated"]) == (c, e)
@@ -131,8 +132,9 @@ def test_planted_analogies_need_normalization_and_exclusion():
 
     qs = [("man", "king", "woman", "queen"), ("man", "woman", "king", "queen"),
           ("boy", "girl", "man", "woman"), ("paris", "france", "parisian", "french")]
-    res = evaluate_analogies(torch.tensor(emb, dtype=torch.float32), words, Analogies([("planted", qs)]))
-    assert res["total"] == {"correct": 4, "evaluated": 4, "skipped": 0, "accuracy": 1.0}
+    for method in ("direct", "shared"):
+        res = evaluate_analogies(torch.tensor(emb, dtype=torch.float32), words, Analogies([("planted", qs)]), method=method)
+        assert res["total"] == {"correct": 4, "evaluated": 4, "skipped": 0, "accuracy": 1.0}
     unit = emb / np.linalg.norm(emb, axis=1, keepdims=True)
     idx = {w: i for i, w in enumerate(words)}
     a, b, c, _ = (idx[w] for w in qs[0])
@@ -154,6 +156,8 @@ def test_restrict_and_bad_embeddings():
         evaluate_analogies(bad, words, analogies)
     with pytest.raises(UserError, match="shape"):
         evaluate_analogies(emb[:-1], words, analogies)
+    with pytest.raises(UserError, match="unknown analogy method"):
+        evaluate_analogies(emb, words, analogies, method="fast")
 
 
 def test_shipped_copy_parses_like_the_original():
