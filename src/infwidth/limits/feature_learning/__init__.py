@@ -1,7 +1,11 @@
 """Feature-learning (muP) limits: exact 1-hidden-layer linear, 1-hidden-layer nonlinear (mean field),
 and deep linear (Tensor Programs), with finite muP networks coupled to them."""
 
+from infwidth.limits.feature_learning.deep_linear import DeepLinearMupLimit, DeepLinearMupNet
 from infwidth.limits.feature_learning.linear import CoupledLinearNet, LinearMupLimit
 from infwidth.limits.feature_learning.mean_field import MeanFieldLimit, MeanFieldNet, MeanFieldRun
 
-__all__ = ["CoupledLinearNet", "LinearMupLimit", "MeanFieldLimit", "MeanFieldNet", "MeanFieldRun"]
+__all__ = [
+    "DeepLinearMupLimit",
+    "DeepLinearMupNet",
+   "CoupledLinearNet", "LinearMupLimit", "MeanFieldLimit", "MeanFieldNet", "MeanFieldRun"]
