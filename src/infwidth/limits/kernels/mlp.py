@@ -158,6 +158,21 @@ class MLPKernel:
         self.device = _resolve(device, dtype)
         self.tile = None if tile is None else int(tile)
 
+    @classmethod
+    def from_layers(
+        cls,
+        depth: int,
+        nonlinearity: str | Callable[[Tensor], Tensor] | Nonlinearity,
+        layers: Sequence[Layer],
+        **kwargs: Any,
+    ) -> MLPKernel:
+        """A kernel from explicit :class:`Layer` entries (stds and NTK weights per layer, readout last)."""
+        if len(layers) != depth + 1:
+            raise UserError(f"need {depth + 1} layers (hidden and readout) for depth {depth}, got {len(layers)}")
+        out = cls(depth=depth, nonlinearity=nonlinearity, **kwargs)
+        out.layers = list(layers)
+        return out
+
     def __call__(self, x1: ArrayLike, x2: ArrayLike | None = None, *, ntk: bool = True,
                  progress: bool = False) -> Kernels:
         a = as_inputs(x1, "x1", self.dtype, self.device)
@@ -189,6 +204,7 @@ class MLPKernel:
             "w_std": [lay.w_std for lay in self.layers],
             "b_std": [lay.b_std for lay in self.layers],
             "ntk_weights": [lay.ntk_weight for lay in self.layers],
+            "bias_ntk_weights": [lay.bias_weight for lay in self.layers],
             "dtype": str(self.dtype),
         }
 
