@@ -19,7 +19,7 @@ app.add_typer(maml, name="maml")
 def train_cmd(
     out: Path = typer.Option(..., "--out", help="Run directory (run.json, checkpoint.pt, test accuracies)."),
     model: str = typer.Option("mup", "--model", help="mup, gp-relu, ntk-relu, gp-linear or ntk-linear."),
-    width: str = typer.Option("limit", "--width", help="muP width (e.g. 512) or 'limit' for the exact limit (789)."),
+    width: str = typer.Option(None, "--width", help="muP width (e.g. 512) or 'limit' (default) for the exact limit."),
     profile: str = typer.Option("default", "--profile", help="default (minutes) or paper (100 epochs x 100 batches)."),
     seed: int = typer.Option(0, "--seed", help="Seed for tasks and the finite net's coupling to the limit."),
     data: str = typer.Option(None, "--data", help="Data directory (default: $INFWIDTH_DATA)."),
@@ -43,11 +43,14 @@ def train_cmd(
     device: str = typer.Option("auto", "--device", help="torch device: auto, cpu, cuda, ..."),
 ) -> None:
     """Meta-train one model, keep the best meta-val checkpoint, report meta-test accuracy (95% CI)."""
+    from infwidth.errors import UserError
     from infwidth.experiments.maml.config import make_config
     from infwidth.experiments.maml.experiment import train
     from infwidth.experiments.maml.models import parse_width
 
-    w = parse_width(width) if model == "mup" else None
+    if model != "mup" and width is not None:
+        raise UserError(f"the {model} baseline is an infinite-width kernel; drop --width")
+    w = parse_width(width or "limit") if model == "mup" else None
     cfg = make_config(model, w, profile, meta_lr=meta_lr, sigma_u=sigma_u, sigma_v=sigma_v, alpha=alpha,
                       sigma_b=sigma_b, epochs=epochs, batches=batches, val_batches=val_batches,
                       test_batches=test_batches, meta_batch=meta_batch, ways=ways, shots=shots, queries=queries,

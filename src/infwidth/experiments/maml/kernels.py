@@ -7,7 +7,7 @@ readout trains). So first-order MAML becomes:
 * inner step on the support set ``S``:  ``f' = f0 - eta K(., S) g_S``, ``g_S = dL_S/df(S)``
   (cross-entropy averaged over ``S``, so ``g_S = (softmax(f(S)) - onehot) / |S|``);
 * meta-step: ``f0 <- f0 - lr * r * sum_tasks K(., Q) g_Q`` with ``g_Q`` the query-loss gradient at
-  the adapted function and ``r`` the clip ratio for the RKHS norm of the summed step
+  the adapted function and ``r = min(1, clip / (norm + 1e-6))`` the clip ratio for the RKHS norm of the summed step
   (``||h||^2 = sum g_i^T K(x_i, x_j) g_j``, which equals the parameter-gradient norm of the
   linearized network, so clipping matches parameter space).
 
@@ -147,7 +147,7 @@ class KernelMAML:
         ratio = 1.0
         if self.clip is not None and self.clip > 0:
             norm = float(torch.sqrt(torch.clamp(torch.sum(g * (self.kernel(x, x) @ g)), min=0.0)))
-            ratio = min(1.0, self.clip / norm) if norm > 0 else 1.0
+            ratio = min(1.0, self.clip / (norm + 1e-6))  # the 1e-6 of torch's clip_grad_norm_
         if self.meta_lr != 0:
             if batch.query_index is None:
                 raise UserError("function-space meta-training needs tasks from the pool's sampler (query_index missing)")
