@@ -305,7 +305,7 @@ def explain(c: Classification) -> str:
     if not c.stable:
         parts = [f"Unstable under {opt}: as the width n grows, something blows up or dies."]
         for f in c.failures:
-            parts.append(f"{f.name[0].upper()}{f.name[1:]} needs {f.requirement}, but it is {f.actual} (off by {f.by}): {f.effect}.")
+            parts.append(f"{f.requirement} fails ({f.name}): it is {f.actual}, off by {f.by}; {f.effect}.")
         return " ".join(parts)
     init = (
         "f_0 -> 0 at init (a_{L+1} + b_{L+1} > 1/2)"
