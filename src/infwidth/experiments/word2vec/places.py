@@ -40,10 +40,12 @@ def candidates_from_places(places_dir: str | Path) -> dict[str, list[str]]:
     state_tokens = {s for s in code_to_state.values() if s}
     out: dict[str, list[str]] = {s: [] for s in sorted(state_tokens)}
     rows.sort(key=lambda r: -int(r["population"]))
+    claimed: set[str] = set()  # a name shared by several states goes to its most populous city
     for row in rows:
         state, city = code_to_state.get(row["admin1code"]), _token(row["name"])
-        if state and city and city not in state_tokens and city not in out[state]:
+        if state and city and city not in state_tokens and city not in claimed:
             out[state].append(city)
+            claimed.add(city)
     return out
 
 
@@ -62,12 +64,19 @@ def candidates_from_analogies(sections: Iterable[tuple[str, list[tuple[str, str,
 
 
 def merge_candidates(*lists: dict[str, list[str]]) -> dict[str, list[str]]:
-    """Candidates of the first mapping first, then new ones from the next (states sorted)."""
+    """Candidates of the first mapping first, then new ones from the next (states sorted).
+
+    A city already listed under another state is not added again (each word plots once).
+    """
     out: dict[str, list[str]] = {}
+    claimed: set[str] = set()
     for mapping in lists:
         for state, cities in mapping.items():
             merged = out.setdefault(state, [])
-            merged.extend(c for c in cities if c not in merged)
+            for c in cities:
+                if c not in claimed:
+                    merged.append(c)
+                    claimed.add(c)
     states = set(out)
     return {s: [c for c in out[s] if c not in states] for s in sorted(out)}
 

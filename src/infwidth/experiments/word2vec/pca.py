@@ -1,0 +1,126 @@
+"""The paper's Figure 1: 2-D PCA of the embeddings of US states and their largest cities, side by side.
+
+Each panel takes one embedding matrix (rows aligned with one vocabulary), L2-normalizes the rows
+of the chosen words (as the cosine evaluation does), centers them and projects on the top two
+principal directions. Next to the picture we report numbers a reader can compare: the variance
+share of the two components and how well states and cities separate (leave-one-out
+nearest-centroid accuracy, in the PCA plane and in the full space; 0.5 is chance).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from infwidth.errors import UserError
+
+
+def _as_numpy(emb: Any) -> np.ndarray:
+    if hasattr(emb, "detach"):
+        emb = emb.detach().cpu().numpy()
+    return np.asarray(emb, dtype=np.float64)
+
+
+def pca_2d(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Coordinates on the top two principal axes (float64) and the share of variance each explains.
+
+    Signs are fixed so that each axis' largest-magnitude loading is positive (stable pictures).
+    """
+    x = np.asarray(points, dtype=np.float64)
+    x = x - x.mean(axis=0, keepdims=True)
+    _, s, vt = np.linalg.svd(x, full_matrices=False)
+    k = min(2, vt.shape[0])
+    axes = vt[:k]
+    signs = np.sign(axes[np.arange(k), np.abs(axes).argmax(axis=1)])
+    axes = axes * np.where(signs == 0, 1.0, signs)[:, None]
+    coords = x @ axes.T
+    if k < 2:
+        coords = np.pad(coords, ((0, 0), (0, 2 - k)))
+    total = float((s**2).sum())
+    explained = np.array([(s[i] ** 2) / total if total > 0 and i < k else 0.0 for i in range(2)])
+    return coords, explained
+
+
+def loo_centroid_accuracy(points: np.ndarray, labels: np.ndarray) -> float:
+    """Leave-one-out nearest-centroid accuracy of a two-class labelling (0.5 = no separation)."""
+    points = np.asarray(points, dtype=np.float64)
+    labels = np.asarray(labels, dtype=bool)
+    sums = {c: points[labels == c].sum(axis=0) for c in (False, True)}
+    sizes = {c: int((labels == c).sum()) for c in (False, True)}
+    if min(sizes.values()) < 2:
+        raise UserError("need at least two states and two cities to measure their separation")
+    right = 0
+    for p, c in zip(points, labels, strict=True):
+        own = (sums[c] - p) / (sizes[c] - 1)
+        other = sums[not c] / sizes[not c]
+        right += int(np.sum((p - own) ** 2) < np.sum((p - other) ** 2))
+    return right / len(points)
+
+
+def plot_states_cities(
+    embeddings: Mapping[str, Any],
+    vocab: Sequence[str] | Any,
+    pairs: Sequence[tuple[str, str]],
+    path: str | Path,
+    *,
+    title: str | None = None,
+    annotate: bool = True,
+    normalize: bool = True,
+) -> dict[str, Any]:
+    """One PCA panel per entry of ``embeddings`` (e.g. ``{"NTK": E0, "width 64": E1, "limit": E2}``).
+
+    ``pairs`` are ``(state, city)`` words (see :func:`places.states_and_cities`). Saves a PNG at
+    ``path`` and returns ``{"path", "pairs", "panels": {name: {"explained", "separation_2d",
+    "separation_full"}}}``.
+    """
+    from infwidth.plotting import plt, save_figure
+
+    index = vocab.index if isinstance(getattr(vocab, "index", None), dict) else {w: i for i, w in enumerate(vocab)}
+    pairs = [(s, c) for s, c in pairs if s in index and c in index]
+    if len(pairs) < 2:
+        raise UserError(
+            f"only {len(pairs)} state/city pair(s) are in the vocabulary; use a larger corpus or vocabulary"
+        )
+    if not embeddings:
+        raise UserError("no embeddings given to plot; pass at least one {name: matrix}")
+    states = [s for s, _ in pairs]
+    cities = [c for _, c in pairs]
+    rows = np.array([index[w] for w in states + cities])
+    labels = np.array([False] * len(states) + [True] * len(cities))
+
+    fig, axes = plt.subplots(1, len(embeddings), figsize=(5.2 * len(embeddings), 5.0), squeeze=False)
+    panels: dict[str, Any] = {}
+    for ax, (name, emb) in zip(axes[0], embeddings.items(), strict=True):
+        mat = _as_numpy(emb)
+        if mat.ndim != 2 or mat.shape[0] != len(index):
+            raise UserError(f"embeddings {name!r} have shape {mat.shape}; expected ({len(index)}, n)")
+        x = mat[rows]
+        if normalize:
+            norms = np.linalg.norm(x, axis=1, keepdims=True)
+            x = x / np.where(norms > 0, norms, 1.0)
+        coords, explained = pca_2d(x)
+        panels[name] = {
+            "explained": explained.tolist(),
+            "separation_2d": loo_centroid_accuracy(coords, labels),
+            "separation_full": loo_centroid_accuracy(x, labels),
+        }
+        k = len(states)
+        for i in range(k):
+            ax.plot(coords[[i, k + i], 0], coords[[i, k + i], 1], color="0.85", lw=0.6, zorder=1)
+        ax.scatter(coords[:k, 0], coords[:k, 1], c="tab:blue", marker="o", s=22, label="states", zorder=2)
+        ax.scatter(coords[k:, 0], coords[k:, 1], c="tab:orange", marker="^", s=22, label="cities", zorder=2)
+        if annotate:
+            for (px, py), word in zip(coords, states + cities, strict=True):
+                ax.annotate(word, (px, py), fontsize=6, xytext=(2, 2), textcoords="offset points")
+        sep = panels[name]["separation_2d"]
+        ax.set_title(f"{name}\nseparation {100 * sep:.0f}% (PCA plane)", fontsize=10)
+        ax.set_xlabel(f"PC1 ({100 * explained[0]:.0f}% var)")
+        ax.set_ylabel(f"PC2 ({100 * explained[1]:.0f}% var)")
+        ax.legend(loc="best", fontsize=8)
+    if title:
+        fig.suptitle(title)
+    out = save_figure(fig, path)
+    return {"path": out, "pairs": [list(p) for p in pairs], "panels": panels}

@@ -1,0 +1,130 @@
+"""States/cities word lists and the Figure 1 PCA picture with its separation numbers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from infwidth.errors import UserError
+from infwidth.experiments.word2vec.analogy import Analogies
+from infwidth.experiments.word2vec.pca import loo_centroid_accuracy, pca_2d, plot_states_cities
+from infwidth.experiments.word2vec.places import (
+    candidates_from_analogies,
+    candidates_from_places,
+    load_candidates,
+    merge_candidates,
+    states_and_cities,
+)
+from infwidth.experiments.word2vec.vocab import Vocab
+
+
+def test_pca_matches_covariance_eigendecomposition():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((50, 6)) @ np.diag([5.0, 3.0, 1.0, 0.5, 0.2, 0.1]) + 7.0
+    coords, explained = pca_2d(x)
+    cov = np.cov(x, rowvar=False, bias=True)
+    evals = np.linalg.eigvalsh(cov)[::-1]
+    assert np.allclose(coords.var(axis=0), evals[:2], rtol=1e-10)
+    assert np.allclose(explained, evals[:2] / evals.sum(), rtol=1e-10)
+    assert abs(np.corrcoef(coords.T)[0, 1]) < 1e-10
+    again, _ = pca_2d(x[:, ::-1][:, ::-1])
+    assert np.array_equal(coords, again)  # deterministic signs
+
+
+def test_separation_measure():
+    rng = np.random.default_rng(1)
+    labels = np.array([False] * 30 + [True] * 30)
+    apart = rng.standard_normal((60, 10)) * 0.3 + np.where(labels[:, None], 1.0, -1.0)
+    assert loo_centroid_accuracy(apart, labels) == 1.0
+    mixed = rng.standard_normal((60, 10))
+    assert loo_centroid_accuracy(mixed, labels) < 0.75
+    with pytest.raises(UserError):
+        loo_centroid_accuracy(mixed[:31], labels[:31])
+
+
+def _world(seed: int = 0):
+    """A vocabulary of states and cities, random embeddings, and a version where they separate."""
+    cands = load_candidates()  # shipped list
+    states = list(cands)[:20]
+    pairs_all = [(s, cands[s][0]) for s in states]
+    words = ["the", "of"] + [w for p in pairs_all for w in p]
+    vocab = Vocab(words, np.arange(len(words), 0, -1))
+    rng = np.random.default_rng(seed)
+    random = rng.standard_normal((len(words), 64))
+    learned = random.copy()
+    direction = rng.standard_normal(64)
+    direction /= np.linalg.norm(direction)
+    for s, c in pairs_all:
+        learned[vocab[s]] += 4.0 * direction * np.sqrt(64) / 8
+        learned[vocab[c]] -= 4.0 * direction * np.sqrt(64) / 8
+    return vocab, random, learned, cands
+
+
+def test_plot_states_cities_writes_panels_and_numbers(tmp_path):
+    vocab, random, learned, cands = _world()
+    pairs = states_and_cities(vocab, cands)
+    assert len(pairs) == 20 and all(s in cands and c in cands[s] for s, c in pairs)
+    res = plot_states_cities(
+        {"NTK": torch.tensor(random), "width 64": learned * 0.5 + random * 0.5, "limit": learned},
+        vocab, pairs, tmp_path / "fig" / "pca.png", title="test",
+    )
+    img = Image.open(res["path"])
+    assert img.format == "PNG" and img.size[0] > 2.5 * img.size[1]
+    sep = {k: v["separation_2d"] for k, v in res["panels"].items()}
+    assert sep["limit"] == 1.0 and sep["NTK"] < 0.8
+    assert res["panels"]["limit"]["separation_full"] == 1.0
+    assert all(0 < v["explained"][1] <= v["explained"][0] <= 1 for v in res["panels"].values())
+
+
+def test_plot_bad_inputs(tmp_path):
+    vocab, random, _, cands = _world()
+    with pytest.raises(UserError, match="pair"):
+        plot_states_cities({"a": random}, vocab, [("texas", "houston")], tmp_path / "x.png")
+    pairs = states_and_cities(vocab, cands)
+    with pytest.raises(UserError, match="shape"):
+        plot_states_cities({"a": random[:-1]}, vocab, pairs, tmp_path / "x.png")
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_candidates_merge_and_analogy_section():
+    qs = Analogies([
+        ("capital-world", [("athens", "greece", "oslo", "norway")]),
+        ("city-in-state", [("chicago", "illinois", "houston", "texas"), ("dallas", "texas", "chicago", "illinois"),
+                           ("st", "louis", "x", "missouri")]),
+    ])
+    from_q = candidates_from_analogies(qs.sections)
+    assert from_q["texas"] == ["houston", "dallas"] and from_q["illinois"] == ["chicago"]
+    merged = merge_candidates({"texas": ["austin"], "illinois": []}, from_q)
+    assert merged["texas"] == ["austin", "houston", "dallas"] and merged["illinois"] == ["chicago"]
+    assert states_and_cities({"texas", "dallas", "illinois"}, merged) == [("texas", "dallas")]
+
+
+def test_shipped_list_shape():
+    cands = load_candidates()
+    assert len(cands) == 40  # 50 states + DC, minus the 11 with two-word names
+    assert "newyork" not in cands and "new" not in cands
+    assert cands["illinois"][0] == "chicago" and cands["texas"][0] == "houston"
+    assert all(c not in cands for cities in cands.values() for c in cities)
+
+
+def _places():
+    try:
+        from infwidth.datasets import data_root
+
+        root = data_root()
+        return root if (root / "places" / "us_states.json").is_file() else None
+    except UserError:
+        return None
+
+
+PLACES = _places()
+
+
+@pytest.mark.skipif(PLACES is None, reason="real data directory not found (set INFWIDTH_DATA)")
+def test_places_data_gives_manifest_examples_and_the_shipped_list():
+    from_places = candidates_from_places(PLACES / "places")
+    assert from_places["illinois"][0] == "chicago" and from_places["alabama"][0] == "huntsville"
+    assert from_places["texas"][0] == "houston" and "dallas" in from_places["texas"]
+    assert load_candidates(PLACES) == load_candidates()  # the shipped list is what the data gives
