@@ -78,6 +78,15 @@ def test_named_table_command(capsys):
     assert d["depth"] == 3 and rows["SP"]["r"] == "-1" and "MFP" not in rows
 
 
+def test_predicted_exponents_in_json_and_table(capsys):
+    d = run_json(capsys, "--preset", "sp", "--depth", "1")
+    assert d["predicted_exponents"]["df"] == "1" and d["predicted_exponents"]["dx1"] == "-1/2"
+    d = run_json(capsys, "--a", "0,0", "--b", "1,0", "--c", "0")  # unstable at init: no prediction
+    assert d["predicted_exponents"] is None
+    code, out, _ = run(capsys, "--preset", "ntp", "--depth", "2")
+    assert code == 0 and "dx^2 ~ n^-1/2" in out and "df ~ n^0" in out
+
+
 def test_adam_option(capsys):
     d = run_json(capsys, "--a", "0,0,0", "--b", "0,1/2,1", "--c", "0", "--adam-c", "0,1,1")
     assert d["optimizer"] == "adam" and d["regime"] == "feature-learning"

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from typing import Any
 
 import typer
@@ -98,6 +99,18 @@ def _yn(value: bool | None) -> str:
     return "-" if value is None else ("yes" if value else "no")
 
 
+def one_step_exponents(p: Any, adam_c: tuple | None) -> dict[str, Any] | None:
+    """Predicted one-step exponents (ReLU), or None when p is not stable at initialization."""
+    from infwidth.parametrizations.classify import predicted_exponents
+
+    try:
+        if adam_c is None:
+            return predicted_exponents(p)
+        return predicted_exponents(p, "adam", adam_c)
+    except UserError:
+        return None
+
+
 def render(cl: Any, console: Any, adam_c: tuple | None = None) -> None:
     """The rich view: one row per layer, then the summary and the explanation."""
     from rich.table import Table
@@ -109,14 +122,17 @@ def render(cl: Any, console: Any, adam_c: tuple | None = None) -> None:
     steps = p.step_exponents() if sgd else tuple(x + y for x, y in zip(p.a, adam_c, strict=True))
     title = f"{p.name or 'abc-parametrization'}  depth L={L}" + (f", c={p.c}" if sgd else ", Adam")
     table = Table(title=title, title_justify="left")
-    for head in ("layer", "kind", "a_l", "b_l", "a_l+b_l", step_head, "r_l", "updated maximally"):
-        table.add_column(head, justify="left" if head in ("kind", "updated maximally") else "right")
+    exps = one_step_exponents(p, adam_c)
+    heads = ("layer", "kind", "a_l", "b_l", "a_l+b_l", step_head, "r_l", "updated maximally", "after 1 step")
+    for head in heads:
+        table.add_column(head, justify="left" if head in ("kind", "updated maximally", "after 1 step") else "right")
     for i in range(L + 1):
         kind = "input" if i == 0 else ("readout" if i == L else "hidden")
         r_l = str(cl.r_l[i]) if i < L else "-"
         upd = None if cl.updated_maximally is None else cl.updated_maximally[i]
+        change = "-" if exps is None else (f"dx^{i + 1} ~ n^{exps[f'dx{i + 1}']}" if i < L else f"df ~ n^{exps['df']}")
         table.add_row(
-            str(i + 1), kind, str(p.a[i]), str(p.b[i]), str(p.a[i] + p.b[i]), str(steps[i]), r_l, _yn(upd)
+            str(i + 1), kind, str(p.a[i]), str(p.b[i]), str(p.a[i] + p.b[i]), str(steps[i]), r_l, _yn(upd), change
         )
     console.print(table)
     kernel = "-"
@@ -135,6 +151,12 @@ def render(cl: Any, console: Any, adam_c: tuple | None = None) -> None:
         console.print(f"[bold]{key}[/bold]: {value}", highlight=False)
     for f in cl.failures:
         console.print(f"  [red]fails[/red] {f}", highlight=False)
+    if exps is not None:
+        console.print(
+            "[dim]after 1 step: RMS coordinate size of the change after one update of a finite ReLU net "
+            "(infwidth.parametrizations.predicted_exponents)[/dim]",
+            highlight=False,
+        )
     console.print()
     console.print(cl.explanation, highlight=False, markup=False)
 
@@ -180,6 +202,10 @@ def classify_command(
             )
     cl = classify(p, adam_c=rates)
     if as_json:
-        print(json.dumps(cl.as_dict(), indent=2))
+        out = cl.as_dict()
+        exps = one_step_exponents(p, rates)
+        out["predicted_exponents"] = None if exps is None else {k: str(v) for k, v in exps.items()}
+        print(json.dumps(out, indent=2))
         return
-    render(cl, Console(), rates)
+    # pipes and files get a fixed, wide layout; terminals their own width
+    render(cl, Console() if sys.stdout.isatty() else Console(width=110), rates)

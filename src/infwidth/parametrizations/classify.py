@@ -79,8 +79,8 @@ class Classification:
     regime: str
     updated_maximally: tuple[bool, ...] | None  # L+1 entries, readout last
     readout_initialized_maximally: bool | None
-    kernel: str | None
-    kernel_layers: tuple[int, ...] | None
+    kernel: str | None  # SGD kernel regime only: "ntk", "nngp" or "partial-ntk"
+    kernel_layers: tuple[int, ...] | None  # kernel regime: layers whose updates still move f
     f0_vanishes: bool
     feature_learning_layers: tuple[int, ...]  # layers l whose features move Theta(1) (stable only)
     explanation: str = field(repr=False)
@@ -241,7 +241,9 @@ def classify(p: Parametrization, adam_c: Sequence[Number] | None = None) -> Clas
     kernel = kernel_layers = None
     if regime == "kernel":
         kernel_layers = surviving_ntk_layers(p, adam_c)
-        if len(kernel_layers) == L + 1:
+        if adam_c is not None:
+            kernel = None  # Adam's sign-like step is not kernel gradient descent; layers still listed
+        elif len(kernel_layers) == L + 1:
             kernel = "ntk"
         elif kernel_layers == (L + 1,):
             kernel = "nngp"
@@ -337,6 +339,13 @@ def explain(c: Classification) -> str:
         if maximal == list(range(1, L + 2)) and c.readout_initialized_maximally:
             text += " Every layer is updated maximally: this is muP (up to the symmetry)."
         return text + f" {init}."
+    if c.optimizer == "adam":
+        return (
+            f"Stable, nontrivial, kernel-type regime under Adam: r = {c.r} > 0, so every layer's features "
+            f"move by O(n^-{c.r}) and are frozen in the limit, while f still moves by Theta(1) through the "
+            f"updates of {_layers_text(c.kernel_layers or (), L)}. Adam's step is a nonlinear (sign-like) "
+            f"function of the gradient, so this is not plain kernel gradient descent. {init}."
+        )
     kernel_words = {
         "ntk": "the full NTK (every layer's term)",
         "nngp": "the NNGP kernel (only the readout's term: a random-features model)",
