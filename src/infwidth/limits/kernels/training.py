@@ -48,7 +48,7 @@ def loss_gradient(loss: str | Callable[[Tensor, Tensor], Tensor], f: Tensor, y: 
             if not isinstance(value, Tensor) or value.numel() != 1:
                 raise UserError("a loss callable must return a scalar tensor (the mean loss of the batch)")
             (g,) = torch.autograd.grad(value, fg)
-        return float(value), g.detach()
+        return float(value.detach()), g.detach()
     raise UserError(f"unknown loss {loss!r}; choose one of {', '.join(LOSSES)} or pass a callable loss(f, y)")
 
 
@@ -181,7 +181,7 @@ class KernelSGD:
         """One SGD step on the batch ``(x, y)``; returns the batch loss before the step."""
         t = self._inputs(x)
         target = torch.as_tensor(y).to(device=self.device)
-        if self.loss != "cross_entropy":
+        if self.loss == "mse" or target.is_floating_point():
             target = target.to(self.dtype)
             if target.dim() == 1 and self.d_out == 1:
                 target = target[:, None]

@@ -1,0 +1,84 @@
+"""The kernel a parametrization follows: its weights per layer, and finite AbcMLPs converging to it."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from infwidth.errors import UserError
+from infwidth.limits.kernels import mlp_kernels, regime_kernel, regime_kernel_fn
+from infwidth.limits.kernels.checks import finite_vs_limit, synthetic_regression
+from infwidth.parametrizations.abc import mfp, mup, ntp, sp, up
+
+
+def _x(n: int = 5, d: int = 3, seed: int = 0) -> torch.Tensor:
+    return torch.randn(n, d, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+
+
+def test_named_parametrizations_give_the_spec_kernels() -> None:
+    x = _x()
+    d = x.shape[1]
+    full = {k: mlp_kernels(x, depth=3, nonlinearity="erf", layers={k}).ntk for k in range(1, 5)}
+    k_ntp = regime_kernel(ntp(3), x, nonlinearity="erf")
+    # AbcMLP's first layer has init sigma/sqrt(d) inside w, so its lr acts d times more than NT's
+    torch.testing.assert_close(k_ntp.ntk, d * full[1] + full[2] + full[3] + full[4])
+    torch.testing.assert_close(k_ntp.nngp, mlp_kernels(x, depth=3, nonlinearity="erf").nngp)
+    k_sp = regime_kernel(sp(3, c=1), x, nonlinearity="erf")
+    torch.testing.assert_close(k_sp.ntk, full[2] + full[3] + full[4])  # layers 2..L+1 only
+    k_up = regime_kernel_fn(up("1/4", 3), d, nonlinearity="erf")
+    assert k_up.f0 == "zero" and k_up.kernel == "ntk"
+    assert torch.count_nonzero(k_up(x).nngp) == 0
+    k_sp1 = regime_kernel_fn(sp(1, c=1), d)
+    assert k_sp1.kernel == "nngp" and k_sp1.kernel_layers == (2,)
+
+
+def test_sigma_enters_as_one_over_sigma_squared() -> None:
+    x = _x()
+    p = ntp(2).with_sigma([1.5, 0.8, 1.2])
+    k = regime_kernel(p, x, nonlinearity="relu").ntk
+    parts = [mlp_kernels(x, depth=2, w_std=[1.5, 0.8, 1.2], layers={i}).ntk for i in (1, 2, 3)]
+    torch.testing.assert_close(k, 3 / 1.5**2 * parts[0] + parts[1] / 0.8**2 + parts[2] / 1.2**2)
+
+
+def test_non_kernel_regimes_are_refused() -> None:
+    for p in (mup(2), sp(2), mfp(1)):
+        with pytest.raises(UserError, match="not the kernel regime"):
+            regime_kernel(p, _x())
+
+
+@pytest.mark.parametrize("p", [ntp(2).with_sigma([1.3, 0.9, 1.1]), sp(2, c=1)], ids=["ntp", "sp-c1"])
+@pytest.mark.parametrize("bias", [False, True])
+def test_one_finite_sgd_step_moves_f_by_the_regime_kernel(p, bias: bool) -> None:  # noqa: ANN001
+    """At width 4096 one SGD step changes f by -lr K(x, x_b) L' with K the regime kernel (10%; O(n^{-1/2}) fluctuations)."""
+    from infwidth.networks import AbcMLP
+
+    x, xb = _x(4, seed=1), _x(3, seed=2)
+    yb = torch.ones(3, 1, dtype=torch.float64)
+    width, lr = 4096, 1e-3
+    net = AbcMLP(p, width, 3, 1, nonlinearity="relu", bias=bias, bias_std=0.7, dtype=torch.float64, seed=0)
+    before = net(x).detach()
+    fb = net(xb)
+    opt = net.sgd(lr)  # w <- w - lr n^{-c} grad; the function-space rate is lr itself
+    loss = 0.5 * ((fb - yb) ** 2).sum(1).mean()
+    loss.backward()
+    opt.step()
+    moved = net(x).detach() - before
+    grad = (fb.detach() - yb) / 3
+    k = regime_kernel_fn(p, 3, nonlinearity="relu", bias=bias, bias_std=0.7)(x, xb).ntk
+    predicted = -lr * (k @ grad)
+    assert torch.linalg.norm(moved - predicted) / torch.linalg.norm(predicted) < 0.1
+
+
+def test_finite_ntp_networks_approach_the_limit() -> None:
+    """Small version of the shipped check: the gap shrinks with width at a rate near n^{-1/2}."""
+    data = synthetic_regression(n_train=8, n_test=4, d=3)
+    res = finite_vs_limit(ntp(2), [128, 512, 2048], steps=8, batch=4, lr=0.2, seeds=3, data=data)
+    assert res.gaps[0] > res.gaps[1] > res.gaps[2]
+    assert -0.75 < res.slope < -0.3
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("p, lr", [(ntp(2), 0.2), (sp(2, c=1), 2.0)], ids=["ntp", "sp-c1"])
+def test_convergence_rate_is_half(p, lr: float) -> None:  # noqa: ANN001
+    res = finite_vs_limit(p, [64, 256, 1024, 4096], steps=20, lr=lr, seeds=6)
+    assert -0.62 < res.slope < -0.38
