@@ -22,6 +22,7 @@ import math
 import warnings
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from infwidth.errors import UserError
@@ -266,8 +267,8 @@ def cbow_update(
 
 
 def reference_update(
-    emb: "list | object",
-    out: "list | object",
+    emb: np.ndarray,
+    out: np.ndarray,
     ctx: list[int],
     target: int,
     negatives: list[int],
@@ -279,8 +280,6 @@ def reference_update(
 
     The slow, obviously-correct reference that the vectorized :func:`cbow_update` is tested against.
     """
-    import numpy as np
-
     if not ctx:
         return
     h = np.mean([emb[c] for c in ctx], axis=0)

@@ -22,7 +22,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from infwidth.errors import UserError
 from infwidth.experiments.word2vec.config import TrainConfig, check_memory, validate
 from infwidth.experiments.word2vec.models import (
     CBOWModel,
@@ -264,11 +263,14 @@ def embedding_movement(model: CBOWModel, spec: str, seed: int) -> float:
     return float(torch.linalg.norm(emb - e0) / torch.linalg.norm(e0))
 
 
-def evaluate_embeddings(emb: torch.Tensor, words: list[str], questions_path: str | Path) -> dict:
-    """Analogy accuracy (3CosAdd over the Google set) of ``emb``; adds ``accuracy`` = total accuracy."""
-    from infwidth.experiments.word2vec.analogy import evaluate_analogies, load_analogies
+def evaluate_embeddings(emb: torch.Tensor, words: list[str], questions: Any) -> dict:
+    """Analogy accuracy (3CosAdd) of ``emb``; ``questions`` is a questions file or an ``Analogies``.
+    Adds ``accuracy`` = the total accuracy."""
+    from infwidth.experiments.word2vec.analogy import Analogies, evaluate_analogies, load_analogies
 
-    res = evaluate_analogies(emb, words, load_analogies(questions_path))
+    if not isinstance(questions, Analogies):
+        questions = load_analogies(questions)
+    res = evaluate_analogies(emb, words, questions)
     res["accuracy"] = res["total"]["accuracy"]
     return res
 

@@ -1,0 +1,168 @@
+"""Word2Vec benchmarks: training speed and peak memory, and the effect of minibatching on quality.
+
+    python benchmarks/word2vec.py speed [--vocab 10000,30000] [--width 256] [--seconds 60]
+    python benchmarks/word2vec.py batch [--batches 1,16,64,256,1024] [--model mup:64]
+
+``speed`` trains each case in a fresh subprocess (so peak RSS is per case) on a synthetic Zipf
+corpus with the paper's settings and reports words/s -- counted like word2vec.c, i.e. words read
+before subsampling -- updates/s and peak resident memory. ``batch`` trains the same model on the
+shipped sample with several batch sizes (same data, seed and epoch) and compares the final loss,
+analogy accuracy and how much the embeddings agree with the batch-1 run (correlation of the
+pairwise cosine similarities of the 300 most frequent words).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import subprocess
+import sys
+import time
+
+
+def _speed_case(spec: str, vocab: int, batch: int, seconds: float, threads: int) -> dict:
+    import numpy as np
+    import torch
+
+    from infwidth.experiments.word2vec.config import TrainConfig
+    from infwidth.experiments.word2vec.models import build_model, cbow_update
+    from infwidth.experiments.word2vec.train import (
+        corpus_from_ids,
+        epoch_stream,
+        learning_rate,
+        make_batch,
+    )
+
+    torch.set_num_threads(threads)
+    rng = np.random.default_rng(0)
+    zipf = 1.0 / np.arange(1, vocab + 1)
+    tokens = rng.choice(vocab, size=max(2_000_000, 40 * vocab), p=zipf / zipf.sum())
+    data = corpus_from_ids([f"w{i}" for i in range(vocab)], tokens)
+    cfg = TrainConfig(batch_size=batch)
+    kept, pos = epoch_stream(data, 0, 0)
+    model = build_model(spec, data.vocab_size)
+    # warm-up batch, then time whole batches until `seconds` have passed
+    n_batches, start = 0, None
+    for b in range(len(kept) // batch):
+        lo, hi = b * batch, (b + 1) * batch
+        ctx, mask, tgt, neg = make_batch(kept, lo, hi, cfg, data.neg_cdf, np.random.default_rng([0, b]))
+        lr = learning_rate(cfg, int(pos[lo]), len(data.ids))
+        cbow_update(model, *(torch.from_numpy(x) for x in (ctx, mask, tgt, neg)), lr, cfg.weight_decay)
+        if start is None:
+            start, first_pos = time.perf_counter(), int(pos[hi])
+            continue
+        n_batches += 1
+        if time.perf_counter() - start >= seconds:
+            break
+    elapsed = time.perf_counter() - start
+    words = int(pos[hi]) - first_pos
+    return {
+        "model": spec,
+        "V": vocab,
+        "width": model.width,
+        "batch": batch,
+        "words_per_s": words / elapsed,
+        "updates_per_s": n_batches * batch / elapsed,
+        "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9,
+        "matrices_gb": 2 * model.vocab_size * model.width * 4 / 1e9,
+        "seconds": elapsed,
+    }
+
+
+def speed(args: argparse.Namespace) -> None:
+    cases = [(f"mup:{w}", v) for v in args.vocab for w in args.width] + [("limit", v) for v in args.vocab]
+    print(f"# machine: {platform.processor() or platform.machine()}, {platform.platform()}, threads={args.threads}")
+    print("| model | V | width | batch | words/s | updates/s | peak RSS GB | matrices GB |")
+    print("|---|---|---|---|---|---|---|---|")
+    for spec, vocab in cases:
+        cmd = [sys.executable, __file__, "_case", spec, str(vocab), str(args.batch), str(args.seconds), str(args.threads)]
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
+        r = json.loads(out)
+        print(
+            f"| {r['model']} | {r['V']:,} | {r['width']:,} | {r['batch']} | {r['words_per_s']:,.0f} | "
+            f"{r['updates_per_s']:,.0f} | {r['peak_rss_gb']:.2f} | {r['matrices_gb']:.2f} |",
+            flush=True,
+        )
+
+
+def _agreement(a, b, top: int = 300) -> float:
+    import torch
+
+    def cos(e):
+        e = e[:top] / e[:top].norm(dim=1, keepdim=True).clamp_min(1e-12)
+        sim = e @ e.T
+        iu = torch.triu_indices(top, top, 1)
+        return sim[iu[0], iu[1]]
+
+    x, y = cos(a), cos(b)
+    x, y = x - x.mean(), y - y.mean()
+    return float((x @ y) / (x.norm() * y.norm()))
+
+
+def batch_quality(args: argparse.Namespace) -> None:
+    import dataclasses
+
+    import torch
+
+    from infwidth.experiments.word2vec.config import PRESETS
+    from infwidth.experiments.word2vec.models import build_model
+    from infwidth.experiments.word2vec.train import (
+        evaluate_embeddings,
+        prepare_data,
+        questions_source,
+        train_model,
+    )
+
+    torch.set_num_threads(args.threads)
+    base = dataclasses.replace(PRESETS["tiny"], vocab_cap=args.vocab, epochs=args.epochs, max_chars=args.chars)
+    data = prepare_data(base)
+    print(f"# corpus: shipped sample, first {args.chars} chars, V = {data.vocab_size}, {len(data.ids):,} tokens, "
+          f"{args.epochs} epoch(s), model {args.model}, seed {base.seed}")
+    print("| batch | final loss | updates | analogy % (evaluated) | agreement with batch 1 | seconds |")
+    print("|---|---|---|---|---|---|")
+    ref = None
+    for batch in args.batches:
+        cfg = dataclasses.replace(base, batch_size=batch)
+        model = build_model(args.model, data.vocab_size, seed=cfg.seed)
+        stats = train_model(model, data, cfg, progress=False)
+        emb = model.embeddings()
+        acc = evaluate_embeddings(emb, data.words, questions_source(cfg))
+        if ref is None:
+            ref = emb
+        agree = _agreement(ref, emb)
+        print(
+            f"| {batch} | {stats['loss']:.4f} | {stats['updates']:,} | {100 * acc['accuracy']:.2f} "
+            f"({acc['total']['evaluated']}) | {agree:.3f} | {stats['train_seconds']:.0f} |",
+            flush=True,
+        )
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "_case":
+        spec, vocab, batch, seconds, threads = sys.argv[2:7]
+        print(json.dumps(_speed_case(spec, int(vocab), int(batch), float(seconds), int(threads))))
+        return
+    ints = lambda s: [int(x) for x in s.split(",")]  # noqa: E731
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="mode", required=True)
+    s = sub.add_parser("speed")
+    s.add_argument("--vocab", type=ints, default=[10000, 30000])
+    s.add_argument("--width", type=ints, default=[256])
+    s.add_argument("--batch", type=int, default=256)
+    s.add_argument("--seconds", type=float, default=60.0)
+    s.add_argument("--threads", type=int, default=1)
+    q = sub.add_parser("batch")
+    q.add_argument("--batches", type=ints, default=[1, 16, 64, 256, 1024])
+    q.add_argument("--model", default="mup:64")
+    q.add_argument("--vocab", type=int, default=2000)
+    q.add_argument("--chars", type=int, default=4_000_000)
+    q.add_argument("--epochs", type=int, default=1)
+    q.add_argument("--threads", type=int, default=1)
+    args = p.parse_args()
+    speed(args) if args.mode == "speed" else batch_quality(args)
+
+
+if __name__ == "__main__":
+    main()

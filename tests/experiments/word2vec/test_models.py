@@ -1,0 +1,218 @@
+"""CBOW models: the vectorized step against the one-word C-style loop, and the limit's identities."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from infwidth.errors import UserError
+from infwidth.experiments.word2vec.models import (
+    CBOWModel,
+    build_model,
+    cbow_update,
+    initial_embeddings,
+    parse_model_spec,
+    reference_update,
+)
+
+F64 = torch.float64
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Many tiny sparse ops: one thread is much faster than two contended ones."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def _random_batch(rng: np.random.Generator, V: int, B: int, C: int = 6, K: int = 5):
+    ctx = torch.from_numpy(rng.integers(0, V, size=(B, C)))
+    mask = torch.from_numpy(rng.random((B, C)) < 0.8)
+    mask[:, 0] = True
+    tgt = torch.from_numpy(rng.integers(0, V, size=B))
+    neg = torch.from_numpy(rng.integers(0, V, size=(B, K)))
+    return ctx, mask, tgt, neg
+
+
+def test_batch_of_one_matches_the_word_at_a_time_reference():
+    """One target with weight decay, nonzero output vectors and a negative equal to the target
+    (which word2vec skips) gives exactly the C loop's update (float64, rounding only)."""
+    rng = np.random.default_rng(0)
+    V, n = 40, 12
+    E, O = rng.normal(size=(V, n)), 0.3 * rng.normal(size=(V, n))
+    model = CBOWModel.from_matrices(torch.tensor(E), torch.tensor(O))
+    for step in range(5):
+        ctx = [3 + step, 10, 17 + step]  # distinct words: word2vec decays a repeated word twice in sequence
+        negs = [1 + step, 7 + step, 20, 30 + step, 7 + step + 1]
+        negs[2] = 7 + step  # a negative equal to the target is skipped
+        cbow_update(
+            model,
+            torch.tensor([ctx + [0]]),
+            torch.tensor([[True, True, True, False]]),
+            torch.tensor([7 + step]),
+            torch.tensor([negs]),
+            lr=0.1,
+            weight_decay=0.01,
+        )
+        reference_update(E, O, ctx, 7 + step, negs, lr=0.1, weight_decay=0.01)
+    np.testing.assert_allclose(model.embeddings().numpy(), E, atol=1e-13)
+    np.testing.assert_allclose(model.output_vectors().numpy(), O, atol=1e-13)
+
+
+def test_batch_touching_disjoint_rows_equals_sequential_updates():
+    """Minibatching only changes what is shared: targets with disjoint rows update as if one by one."""
+    rng = np.random.default_rng(1)
+    V, n, B = 64, 8, 4
+    E, O = rng.normal(size=(V, n)) / math.sqrt(n), 0.2 * rng.normal(size=(V, n))
+    words = rng.permutation(V).reshape(B, -1)  # 16 distinct words per target
+    ctx = torch.tensor(words[:, :4])
+    mask = torch.ones(B, 4, dtype=torch.bool)
+    tgt = torch.tensor(words[:, 4])
+    neg = torch.tensor(words[:, 5:10])
+    model = CBOWModel.from_matrices(torch.tensor(E), torch.tensor(O))
+    cbow_update(model, ctx, mask, tgt, neg, lr=0.05, weight_decay=0.001)
+    for i in range(B):
+        reference_update(E, O, list(words[i, :4]), int(words[i, 4]), list(words[i, 5:10]), 0.05, 0.001)
+    np.testing.assert_allclose(model.embeddings().numpy(), E, atol=1e-13)
+    np.testing.assert_allclose(model.output_vectors().numpy(), O, atol=1e-13)
+
+
+def test_limit_update_equals_width_V_network_with_identity_init():
+    """The limit is a finite width-V network with embeddings = I and outputs = 0: its minibatch
+    updates equal that network's, and (batch 1) the reference loop run on I and 0."""
+    rng = np.random.default_rng(2)
+    V = 30
+    limit = build_model("limit", V, dtype=F64)
+    assert torch.equal(limit.embeddings(), torch.eye(V, dtype=F64)) and not limit.output_vectors().any()
+    finite = CBOWModel.from_matrices(torch.eye(V, dtype=F64), torch.zeros(V, V, dtype=F64), "mup")
+    E, O = np.eye(V), np.zeros((V, V))
+    for _ in range(20):
+        ctx, mask, tgt, neg = _random_batch(rng, V, B=1)
+        cbow_update(limit, ctx, mask, tgt, neg, lr=0.05, weight_decay=0.001)
+        cbow_update(finite, ctx, mask, tgt, neg, lr=0.05, weight_decay=0.001)
+        c = [int(x) for x, m in zip(ctx[0], mask[0]) if m]
+        if len(set(c)) == len(c) and len(set(neg[0].tolist())) == neg.shape[1]:
+            reference_update(E, O, c, int(tgt[0]), neg[0].tolist(), 0.05, 0.001)
+        else:  # repeated words: replay the vectorized step on the reference state instead
+            m = CBOWModel.from_matrices(torch.tensor(E), torch.tensor(O))
+            cbow_update(m, ctx, mask, tgt, neg, lr=0.05, weight_decay=0.001)
+            E, O = m.embeddings().numpy(), m.output_vectors().numpy()
+    for _ in range(10):
+        batch = _random_batch(rng, V, B=8)
+        cbow_update(limit, *batch, lr=0.05, weight_decay=0.001)
+        cbow_update(finite, *batch, lr=0.05, weight_decay=0.001)
+    assert torch.allclose(limit.embeddings(), finite.embeddings(), atol=1e-14)
+    assert torch.allclose(limit.output_vectors(), finite.output_vectors(), atol=1e-14)
+    assert limit.output_vectors().abs().max() > 1e-3  # something happened
+
+
+def test_limit_update_matches_reference_on_identity():
+    rng = np.random.default_rng(3)
+    V = 25
+    limit = build_model("limit", V, dtype=F64)
+    E, O = np.eye(V), np.zeros((V, V))
+    for step in range(15):
+        words = rng.permutation(V)
+        ctx, tgt, negs = list(words[:4]), int(words[4]), list(words[5:10])
+        cbow_update(limit, torch.tensor([ctx]), torch.ones(1, 4, dtype=torch.bool), torch.tensor([tgt]),
+                    torch.tensor([negs]), lr=0.05, weight_decay=0.001)
+        reference_update(E, O, ctx, tgt, negs, 0.05, 0.001)
+    np.testing.assert_allclose(limit.embeddings().numpy(), E, atol=1e-13)
+    np.testing.assert_allclose(limit.output_vectors().numpy(), O, atol=1e-13)
+
+
+def test_finite_network_with_orthonormal_embeddings_is_the_limit_rotated():
+    """Width n >= V with embedding rows orthonormal (E_0 = Q^T): training keeps E = E_lim Q^T and
+    O = O_lim Q^T exactly, so every score equals the limit's (the limit's coupling with G = I)."""
+    rng = np.random.default_rng(4)
+    V, n = 20, 48
+    Q, _ = np.linalg.qr(rng.normal(size=(n, V)))  # n x V, orthonormal columns
+    limit = build_model("limit", V, dtype=F64)
+    finite = CBOWModel.from_matrices(torch.tensor(Q.T.copy()), torch.zeros(V, n, dtype=F64))
+    for _ in range(30):
+        batch = _random_batch(rng, V, B=6)
+        cbow_update(limit, *batch, lr=0.1, weight_decay=0.001)
+        cbow_update(finite, *batch, lr=0.1, weight_decay=0.001)
+    Qt = torch.tensor(Q.T)
+    assert torch.allclose(finite.embeddings(), limit.embeddings() @ Qt, atol=1e-12)
+    assert torch.allclose(finite.output_vectors(), limit.output_vectors() @ Qt, atol=1e-12)
+
+
+def test_gaussian_widths_converge_to_the_limit():
+    """muP widths with N(0, 1/n) embeddings approach the limit's scores E O^T like n^{-1/2}."""
+    V, steps = 16, 25
+    batches = [_random_batch(np.random.default_rng(100 + t), V, B=4) for t in range(steps)]
+    limit = build_model("limit", V, dtype=F64)
+    for b in batches:
+        cbow_update(limit, *b, lr=0.2)
+    target = limit.embeddings() @ limit.output_vectors().T
+
+    def gap(n: int) -> float:
+        errs = []
+        for seed in range(3):
+            m = build_model(f"mup:{n}", V, seed=seed, dtype=F64)
+            for b in batches:
+                cbow_update(m, *b, lr=0.2)
+            errs.append(float(torch.linalg.norm(m.embeddings() @ m.output_vectors().T - target)))
+        return float(np.mean(errs))
+
+    small, large = gap(64), gap(1024)
+    assert large < small / 2  # expected ratio sqrt(1024/64) = 4
+    assert large < 0.2 * float(torch.linalg.norm(target))
+
+
+def test_ntk_keeps_embeddings_frozen_and_trains_outputs():
+    rng = np.random.default_rng(5)
+    for spec in ("ntk", "ntk:8"):
+        m = build_model(spec, 20, dtype=F64)
+        e0 = m.embeddings().clone()
+        for _ in range(5):
+            cbow_update(m, *_random_batch(rng, 20, B=4), lr=0.1, weight_decay=0.001)
+        assert torch.equal(m.embeddings(), e0)
+        assert m.output_vectors().abs().max() > 0
+
+
+def test_initializations():
+    V = 500
+    mup = build_model("mup:256", V)
+    assert mup.output_vectors().abs().max() == 0
+    norms = mup.embeddings().norm(dim=1)
+    assert abs(float(norms.mean()) - 1.0) < 0.05  # rows of norm ~1: coordinates N(0, 1/n)
+    sp = build_model("sp:256", V)
+    assert abs(float(sp.embeddings().std()) - 1.0) < 0.02
+    assert abs(float(sp.output_vectors().std()) * 16 - 1.0) < 0.05  # N(0, 1/n), n = 256
+    assert torch.equal(initial_embeddings("mup:256", V), mup.embeddings())
+    assert torch.equal(initial_embeddings("limit", 7), torch.eye(7))
+
+
+def test_scaled_rows_fold_back_and_stay_exact():
+    """Weight decay is kept as per-row scales; folding small scales back changes nothing."""
+    rng = np.random.default_rng(6)
+    V, n = 10, 4
+    E, O = rng.normal(size=(V, n)), rng.normal(size=(V, n))
+    model = CBOWModel.from_matrices(torch.tensor(E), torch.tensor(O))
+    for _ in range(40):  # heavy decay drives scales below the fold threshold
+        words = rng.permutation(V)
+        cbow_update(model, torch.tensor([list(words[:3])]), torch.ones(1, 3, dtype=torch.bool),
+                    torch.tensor([int(words[3])]), torch.tensor([list(words[4:7])]), lr=0.5, weight_decay=1.0)
+        reference_update(E, O, list(words[:3]), int(words[3]), list(words[4:7]), 0.5, 1.0)
+    np.testing.assert_allclose(model.embeddings().numpy(), E, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(model.output_vectors().numpy(), O, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("spec", ["big", "mup", "mup:0", "mup:x", "limit:5", "sp"])
+def test_bad_model_specs_are_user_errors(spec):
+    with pytest.raises(UserError):
+        parse_model_spec(spec)
+
+
+def test_model_specs():
+    assert parse_model_spec("mup:256") == ("mup", 256)
+    assert parse_model_spec("limit") == ("limit", None)
+    assert parse_model_spec("ntk") == ("ntk", None)
+    assert parse_model_spec("ntk:64") == ("ntk", 64)
