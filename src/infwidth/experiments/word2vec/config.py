@@ -65,10 +65,10 @@ PRESETS: dict[str, TrainConfig] = {
     # The small default: trains in minutes and still orders limit >= wide >= narrow >> NTK
     # (see docs/word2vec.md for how the prefix, vocabulary and epochs were chosen).
     "small": TrainConfig(
-        models=("limit", "mup:256", "mup:64", "ntk"),
-        max_chars=12_000_000,
+        models=("mup:64", "mup:256", "ntk:256", "limit"),
+        max_chars=40_000_000,
         vocab_cap=3000,
-        epochs=4,
+        epochs=2,
         batch_size=256,
     ),
     # The tour: the shipped sample, seconds per model. It shows the mechanics, not the paper's numbers.

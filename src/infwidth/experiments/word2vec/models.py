@@ -248,9 +248,12 @@ def cbow_update(
     crow = torch.arange(0, B * K1 + 1, K1, device=dev)
     cols = ids.reshape(-1)
     col_scale = out_scale[cols]
-    pattern = _csr(crow, cols, torch.zeros(B * K1, dtype=dtype, device=dev), (B, V))
-    s = torch.sparse.sampled_addmm(pattern, H, out.t(), beta=0.0).values() * col_scale
-    s = s.view(B, K1)
+    if K1 <= V:
+        pattern = _csr(crow, cols, torch.zeros(B * K1, dtype=dtype, device=dev), (B, V))
+        s = torch.sparse.sampled_addmm(pattern, H, out.t(), beta=0.0).values()
+    else:  # more samples per row than words: torch's sampled product refuses; gather instead
+        s = (out[ids] * H[:, None, :]).sum(-1).reshape(-1)
+    s = (s * col_scale).view(B, K1)
     g = (label - torch.sigmoid(s)) * weight * lr
     logp = torch.nn.functional.logsigmoid(torch.where(label > 0, s, -s))
     loss = float(-(logp * weight).sum(dtype=torch.float64))

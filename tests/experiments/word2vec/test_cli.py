@@ -1,0 +1,115 @@
+"""``infwidth word2vec train|eval|pca`` end to end on a small text corpus, and its one-line errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from infwidth.cli import main
+from infwidth.experiments.word2vec.synthetic import synthetic_analogy_corpus
+
+
+def _letters(i: int) -> str:
+    return "w" + "".join("abcdefghijklmnopqrstuvwxyz"[int(d)] for d in str(i))
+
+
+@pytest.fixture(scope="module")
+def corpus_file(tmp_path_factory):
+    """The synthetic corpus as text, plus sentences pairing a few states with their largest city."""
+    words, ids, _, _ = synthetic_analogy_corpus(sentences=600)
+    words = [_letters(i) for i in range(len(words))]  # text is normalized: letters only
+    places = ["illinois chicago", "texas houston", "ohio columbus", "georgia atlanta", "oregon portland"]
+    rng = np.random.default_rng(0)
+    text = " ".join(words[i] for i in ids) + " " + " ".join(places[i] for i in rng.integers(0, 5, 400))
+    path = tmp_path_factory.mktemp("corpus") / "corpus.txt"
+    path.write_text(text)
+    return path
+
+
+def _train(out, corpus, *extra):
+    return main([
+        "word2vec", "train", "--config", "tiny", "--corpus", str(corpus), "--models", "ntk:8,mup:8,limit",
+        "--epochs", "1", "--min-count", "1", "--vocab-cap", "none", "--out", str(out), "--no-progress", *extra,
+    ])
+
+
+def test_train_eval_pca_and_refusals(tmp_path, corpus_file, capsys):
+    out = tmp_path / "run"
+    assert _train(out, corpus_file) == 0
+    record = json.loads((out / "run.json").read_text())
+    assert record["status"] == "finished"
+    assert set(record["results"]["models"]) == {"ntk:8", "mup:8", "limit"}
+    assert "torch" in record["versions"]
+    assert record["config"]["epochs"] == 1
+    for spec in ("ntk-8", "mup-8", "limit"):
+        assert (out / spec / "vectors.pt").is_file() and (out / spec / "result.json").is_file()
+    assert record["results"]["models"]["ntk:8"]["embedding_movement"] == 0.0
+    assert record["results"]["models"]["limit"]["embedding_movement"] > 0.0
+    capsys.readouterr()
+
+    # the same command again: refused in one line, nothing overwritten
+    before = (out / "run.json").read_text()
+    assert _train(out, corpus_file) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("infwidth: error:") and "--resume" in err and len(err.splitlines()) == 1
+    assert (out / "run.json").read_text() == before
+
+    # a different config with --resume: refused as well
+    assert _train(out, corpus_file, "--resume", "--seed", "3") == 2
+    assert "different config" in capsys.readouterr().err
+
+    # resuming a finished run retrains nothing and reports the same results
+    assert _train(out, corpus_file, "--resume") == 0
+    assert json.loads((out / "run.json").read_text())["results"] == record["results"]
+    capsys.readouterr()
+
+    assert main(["word2vec", "eval", "--run", str(out)]) == 0
+    table = capsys.readouterr().out
+    assert "| limit |" in table and "| ntk:8 |" in table
+
+    png = tmp_path / "fig.png"
+    assert main(["word2vec", "pca", "--run", str(out), "--out", str(png)]) == 0
+    text = capsys.readouterr().out
+    assert png.is_file() and png.stat().st_size > 1000
+    assert "muP limit" in text and "NTK" in text
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--models", "mup"], "needs a width"),
+        (["--models", "limit:4"], "without a width"),
+        (["--epochs", "x"], "--epochs must be an integer"),
+        (["--epochs", "0"], "--epochs must be >= 1"),
+        (["--config", "huge"], "unknown --config"),
+        (["--memory-limit", "lots"], "--memory-limit"),
+        (["--corpus", "/nonexistent/corpus.txt"], "does not exist"),
+    ],
+)
+def test_bad_train_input_is_one_line(tmp_path, args, words, capsys):
+    code = main(["word2vec", "train", "--config", "tiny", "--out", str(tmp_path / "x"), "--no-progress", *args])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and words in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "x" / "run.json").exists()
+
+
+def test_memory_refusal_names_a_cap_and_min_count(tmp_path, capsys):
+    """The limit over the sample's whole vocabulary does not fit in 1 GB: refused before allocating,
+    with a vocabulary cap and a min-count that would fit; no output directory is written."""
+    code = main([
+        "word2vec", "train", "--config", "tiny", "--models", "limit", "--vocab-cap", "none", "--min-count", "1",
+        "--memory-limit", "1GB", "--out", str(tmp_path / "big"), "--no-progress",
+    ])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1
+    assert "--vocab-cap" in err and "--min-count" in err and "GB" in err
+    assert not (tmp_path / "big").exists()
+
+
+def test_eval_and_pca_errors(tmp_path, capsys):
+    assert main(["word2vec", "eval"]) == 2
+    assert "exactly one of" in capsys.readouterr().err
+    assert main(["word2vec", "pca", "--run", str(tmp_path)]) == 2
+    assert "no run" in capsys.readouterr().err
