@@ -44,8 +44,8 @@ def test_batch_of_one_matches_the_word_at_a_time_reference():
     (which word2vec skips) gives exactly the C loop's update (float64, rounding only)."""
     rng = np.random.default_rng(0)
     V, n = 40, 12
-    E, O = rng.normal(size=(V, n)), 0.3 * rng.normal(size=(V, n))
-    model = CBOWModel.from_matrices(torch.tensor(E), torch.tensor(O))
+    E, Out = rng.normal(size=(V, n)), 0.3 * rng.normal(size=(V, n))
+    model = CBOWModel.from_matrices(torch.tensor(E), torch.tensor(Out))
     for step in range(5):
         ctx = [3 + step, 10, 17 + step]  # distinct words: word2vec decays a repeated word twice in sequence
         negs = [1 + step, 7 + step, 20, 30 + step, 7 + step + 1]
@@ -59,27 +59,27 @@ def test_batch_of_one_matches_the_word_at_a_time_reference():
             lr=0.1,
             weight_decay=0.01,
         )
-        reference_update(E, O, ctx, 7 + step, negs, lr=0.1, weight_decay=0.01)
+        reference_update(E, Out, ctx, 7 + step, negs, lr=0.1, weight_decay=0.01)
     np.testing.assert_allclose(model.embeddings().numpy(), E, atol=1e-13)
-    np.testing.assert_allclose(model.output_vectors().numpy(), O, atol=1e-13)
+    np.testing.assert_allclose(model.output_vectors().numpy(), Out, atol=1e-13)
 
 
 def test_batch_touching_disjoint_rows_equals_sequential_updates():
     """Minibatching only changes what is shared: targets with disjoint rows update as if one by one."""
     rng = np.random.default_rng(1)
     V, n, B = 64, 8, 4
-    E, O = rng.normal(size=(V, n)) / math.sqrt(n), 0.2 * rng.normal(size=(V, n))
+    E, Out = rng.normal(size=(V, n)) / math.sqrt(n), 0.2 * rng.normal(size=(V, n))
     words = rng.permutation(V).reshape(B, -1)  # 16 distinct words per target
     ctx = torch.tensor(words[:, :4])
     mask = torch.ones(B, 4, dtype=torch.bool)
     tgt = torch.tensor(words[:, 4])
     neg = torch.tensor(words[:, 5:10])
-    model = CBOWModel.from_matrices(torch.tensor(E), torch.tensor(O))
+    model = CBOWModel.from_matrices(torch.tensor(E), torch.tensor(Out))
     cbow_update(model, ctx, mask, tgt, neg, lr=0.05, weight_decay=0.001)
     for i in range(B):
-        reference_update(E, O, list(words[i, :4]), int(words[i, 4]), list(words[i, 5:10]), 0.05, 0.001)
+        reference_update(E, Out, list(words[i, :4]), int(words[i, 4]), list(words[i, 5:10]), 0.05, 0.001)
     np.testing.assert_allclose(model.embeddings().numpy(), E, atol=1e-13)
-    np.testing.assert_allclose(model.output_vectors().numpy(), O, atol=1e-13)
+    np.testing.assert_allclose(model.output_vectors().numpy(), Out, atol=1e-13)
 
 
 def test_limit_update_equals_width_V_network_with_identity_init():
@@ -90,18 +90,18 @@ def test_limit_update_equals_width_V_network_with_identity_init():
     limit = build_model("limit", V, dtype=F64)
     assert torch.equal(limit.embeddings(), torch.eye(V, dtype=F64)) and not limit.output_vectors().any()
     finite = CBOWModel.from_matrices(torch.eye(V, dtype=F64), torch.zeros(V, V, dtype=F64), "mup")
-    E, O = np.eye(V), np.zeros((V, V))
+    E, Out = np.eye(V), np.zeros((V, V))
     for _ in range(20):
         ctx, mask, tgt, neg = _random_batch(rng, V, B=1)
         cbow_update(limit, ctx, mask, tgt, neg, lr=0.05, weight_decay=0.001)
         cbow_update(finite, ctx, mask, tgt, neg, lr=0.05, weight_decay=0.001)
-        c = [int(x) for x, m in zip(ctx[0], mask[0]) if m]
+        c = [int(x) for x, m in zip(ctx[0], mask[0], strict=True) if m]
         if len(set(c)) == len(c) and len(set(neg[0].tolist())) == neg.shape[1]:
-            reference_update(E, O, c, int(tgt[0]), neg[0].tolist(), 0.05, 0.001)
+            reference_update(E, Out, c, int(tgt[0]), neg[0].tolist(), 0.05, 0.001)
         else:  # repeated words: replay the vectorized step on the reference state instead
-            m = CBOWModel.from_matrices(torch.tensor(E), torch.tensor(O))
+            m = CBOWModel.from_matrices(torch.tensor(E), torch.tensor(Out))
             cbow_update(m, ctx, mask, tgt, neg, lr=0.05, weight_decay=0.001)
-            E, O = m.embeddings().numpy(), m.output_vectors().numpy()
+            E, Out = m.embeddings().numpy(), m.output_vectors().numpy()
     for _ in range(10):
         batch = _random_batch(rng, V, B=8)
         cbow_update(limit, *batch, lr=0.05, weight_decay=0.001)
@@ -115,20 +115,20 @@ def test_limit_update_matches_reference_on_identity():
     rng = np.random.default_rng(3)
     V = 25
     limit = build_model("limit", V, dtype=F64)
-    E, O = np.eye(V), np.zeros((V, V))
-    for step in range(15):
+    E, Out = np.eye(V), np.zeros((V, V))
+    for _ in range(15):
         words = rng.permutation(V)
         ctx, tgt, negs = list(words[:4]), int(words[4]), list(words[5:10])
         cbow_update(limit, torch.tensor([ctx]), torch.ones(1, 4, dtype=torch.bool), torch.tensor([tgt]),
                     torch.tensor([negs]), lr=0.05, weight_decay=0.001)
-        reference_update(E, O, ctx, tgt, negs, 0.05, 0.001)
+        reference_update(E, Out, ctx, tgt, negs, 0.05, 0.001)
     np.testing.assert_allclose(limit.embeddings().numpy(), E, atol=1e-13)
-    np.testing.assert_allclose(limit.output_vectors().numpy(), O, atol=1e-13)
+    np.testing.assert_allclose(limit.output_vectors().numpy(), Out, atol=1e-13)
 
 
 def test_finite_network_with_orthonormal_embeddings_is_the_limit_rotated():
     """Width n >= V with embedding rows orthonormal (E_0 = Q^T): training keeps E = E_lim Q^T and
-    O = O_lim Q^T exactly, so every score equals the limit's (the limit's coupling with G = I)."""
+    Out = O_lim Q^T exactly, so every score equals the limit's (the limit's coupling with G = I)."""
     rng = np.random.default_rng(4)
     V, n = 20, 48
     Q, _ = np.linalg.qr(rng.normal(size=(n, V)))  # n x V, orthonormal columns
@@ -144,7 +144,7 @@ def test_finite_network_with_orthonormal_embeddings_is_the_limit_rotated():
 
 
 def test_gaussian_widths_converge_to_the_limit():
-    """muP widths with N(0, 1/n) embeddings approach the limit's scores E O^T like n^{-1/2}."""
+    """muP widths with N(0, 1/n) embeddings approach the limit's scores E Out^T like n^{-1/2}."""
     V, steps = 16, 25
     batches = [_random_batch(np.random.default_rng(100 + t), V, B=4) for t in range(steps)]
     limit = build_model("limit", V, dtype=F64)
@@ -194,15 +194,15 @@ def test_scaled_rows_fold_back_and_stay_exact():
     """Weight decay is kept as per-row scales; folding small scales back changes nothing."""
     rng = np.random.default_rng(6)
     V, n = 10, 4
-    E, O = rng.normal(size=(V, n)), rng.normal(size=(V, n))
-    model = CBOWModel.from_matrices(torch.tensor(E), torch.tensor(O))
+    E, Out = rng.normal(size=(V, n)), rng.normal(size=(V, n))
+    model = CBOWModel.from_matrices(torch.tensor(E), torch.tensor(Out))
     for _ in range(40):  # heavy decay drives scales below the fold threshold
         words = rng.permutation(V)
         cbow_update(model, torch.tensor([list(words[:3])]), torch.ones(1, 3, dtype=torch.bool),
                     torch.tensor([int(words[3])]), torch.tensor([list(words[4:7])]), lr=0.5, weight_decay=1.0)
-        reference_update(E, O, list(words[:3]), int(words[3]), list(words[4:7]), 0.5, 1.0)
+        reference_update(E, Out, list(words[:3]), int(words[3]), list(words[4:7]), 0.5, 1.0)
     np.testing.assert_allclose(model.embeddings().numpy(), E, rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(model.output_vectors().numpy(), O, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(model.output_vectors().numpy(), Out, rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.parametrize("spec", ["big", "mup", "mup:0", "mup:x", "limit:5", "sp"])
