@@ -1,0 +1,119 @@
+"""Training: batches, schedule, memory checks, and the regimes' ordering on learnable analogies."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from infwidth.errors import UserError
+from infwidth.experiments.word2vec.config import (
+    GB,
+    TrainConfig,
+    check_memory,
+    largest_vocab_fitting,
+    model_bytes,
+    parse_bytes,
+)
+from infwidth.experiments.word2vec.models import build_model
+from infwidth.experiments.word2vec.synthetic import synthetic_analogy_corpus
+from infwidth.experiments.word2vec.train import (
+    corpus_from_ids,
+    epoch_stream,
+    evaluate_embeddings,
+    learning_rate,
+    make_batch,
+    train_model,
+)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def test_regimes_order_on_learnable_analogies():
+    """On a corpus whose analogies are learnable: the muP limit >= wide >= narrow widths, and the
+    kernel regime (frozen embeddings, identity or random) gets none of them."""
+    words, ids, questions, length = synthetic_analogy_corpus(sentences=1500, seed=0)
+    data = corpus_from_ids(words, ids, subsample=0)
+    cfg = TrainConfig(epochs=2, window=6, negatives=5, sentence_length=length, batch_size=32, subsample=0)
+    acc = {}
+    for spec in ("limit", "mup:64", "mup:4", "ntk", "ntk:64"):
+        model = build_model(spec, len(words), seed=0, dtype=torch.float64)
+        train_model(model, data, cfg, progress=False)
+        acc[spec] = evaluate_embeddings(model.embeddings(), words, questions)["accuracy"]
+    assert acc["limit"] >= 0.9
+    assert acc["limit"] >= acc["mup:64"] >= acc["mup:4"]
+    assert acc["mup:64"] > acc["mup:4"] + 0.2
+    assert acc["ntk"] <= 0.05 and acc["ntk:64"] <= 0.1
+
+
+def test_batches_respect_shrunk_windows_and_sentences():
+    cfg = TrainConfig(window=3, negatives=4, sentence_length=10, batch_size=8)
+    kept = np.arange(100) % 50
+    neg_cdf = np.cumsum(np.full(50, 1 / 50))
+    rng = np.random.default_rng(0)
+    ctx, mask, tgt, neg = make_batch(kept, 5, 25, cfg, neg_cdf, rng)
+    assert ctx.shape == (20, 6) and neg.shape == (20, 4)
+    assert (neg >= 0).all() and (neg < 50).all()
+    offsets = np.array([-3, -2, -1, 1, 2, 3])
+    for row, j in enumerate(range(5, 25)):
+        assert tgt[row] == kept[j]
+        used = offsets[mask[row]]
+        assert used.size > 0 or j % 10 == 0
+        pos = j + used
+        assert ((pos // 10) == (j // 10)).all()  # never crosses a sentence
+        assert (ctx[row][mask[row]] == kept[pos]).all()
+        # the window is symmetric: shrinking keeps |offset| <= w - b on both sides
+        assert set(np.abs(used)) <= set(range(1, 4))
+    # the shrink is random per target: some rows use all 3 positions on a side, some fewer
+    widths = [np.abs(offsets[m]).max() for m, j in zip(mask, range(5, 25), strict=True) if m.any() and 3 <= j % 10 <= 6]
+    assert len(set(widths)) > 1
+
+
+def test_learning_rate_decays_linearly_to_its_floor():
+    cfg = TrainConfig(lr=0.05, min_lr_fraction=1e-4)
+    assert learning_rate(cfg, 0, 1000) == pytest.approx(0.05)
+    assert learning_rate(cfg, 500, 1000) == pytest.approx(0.05 * (1 - 500 / 1001))
+    assert learning_rate(cfg, 1000, 1000) == pytest.approx(0.05 / 1001)
+    assert learning_rate(cfg, 1001, 1000) == pytest.approx(0.05 * 1e-4)  # the floor
+
+
+def test_subsampling_is_seeded_and_keeps_the_expected_share():
+    rng = np.random.default_rng(0)
+    ids = rng.choice(200, size=200_000, p=(1 / np.arange(1, 201)) / (1 / np.arange(1, 201)).sum())
+    data = corpus_from_ids([f"w{i}" for i in range(200)], ids, subsample=1e-3)
+    kept_a, pos_a = epoch_stream(data, seed=1, epoch=0)
+    kept_b, _ = epoch_stream(data, seed=1, epoch=0)
+    kept_c, _ = epoch_stream(data, seed=1, epoch=1)
+    assert np.array_equal(kept_a, kept_b) and not np.array_equal(kept_a, kept_c)
+    expected = data.keep[data.ids].sum()
+    assert abs(len(kept_a) - expected) < 5 * np.sqrt(expected)
+    assert (data.ids[pos_a] == kept_a).all()
+
+
+def test_memory_estimate_and_refusal():
+    # the two V x V float32 matrices of the limit at V = 30,000 are 7.2 GB (plus one copy to evaluate)
+    assert 2 * 30_000**2 * 4 / GB == pytest.approx(7.2)
+    assert model_bytes("limit", 30_000) > 3 * 7.2 / 2 * GB
+    counts = np.arange(40_000, 0, -1)  # word i seen 40,000 - i times
+    with pytest.raises(UserError) as err:
+        check_memory(["mup:256", "limit"], 30_000, counts, limit_bytes=8 * GB)
+    message = str(err.value)
+    cap = largest_vocab_fitting("limit", 8 * GB)
+    assert f"--vocab-cap {cap}" in message and f"--min-count {counts[cap] + 1}" in message
+    assert model_bytes("limit", cap) <= 8 * GB < model_bytes("limit", cap + 1)
+    assert (counts >= counts[cap] + 1).sum() <= cap  # that min-count leaves a vocabulary that fits
+    assert "\n" not in message
+    assert check_memory(["mup:256"], 30_000, counts, limit_bytes=8 * GB)["mup:256"] < 8 * GB
+
+
+def test_parse_bytes():
+    assert parse_bytes("8GB") == 8e9 and parse_bytes("512MB") == 512e6 and parse_bytes("1e9") == 1e9
+    for bad in ("lots", "-1GB", "0"):
+        with pytest.raises(UserError):
+            parse_bytes(bad)
