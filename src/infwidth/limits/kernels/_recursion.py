@@ -100,6 +100,7 @@ def mlp_kernel_matrices(
     d2 = d1 if symmetric else diag_chain(x2_, layers, phi)
     nngp = torch.empty((n1, n2), dtype=x1.dtype, device=x1.device)
     ntk = torch.empty_like(nngp) if want_ntk else None
+    finite = torch.ones((), dtype=torch.bool, device=x1.device)
     starts = range(0, n1, tile)
     if progress:
         from tqdm import tqdm
@@ -113,8 +114,12 @@ def mlp_kernel_matrices(
             square=(r1 - r0) if symmetric else 0,
         )
         _store(nngp, k, r0, r1, c0, symmetric)
+        finite &= torch.isfinite(k.sum(dtype=torch.float64))  # on the block while it is in cache
         if ntk is not None and th is not None:
             _store(ntk, th, r0, r1, c0, symmetric)
+            finite &= torch.isfinite(th.sum(dtype=torch.float64))
+    if not bool(finite):
+        raise OverflowError("non-finite kernel values")
     return nngp, ntk
 
 
@@ -128,7 +133,7 @@ def _store(out: Tensor, block: Tensor, r0: int, r1: int, c0: int, symmetric: boo
     out[r0:r1, r0:r1] = square
     if block.shape[1] > h:
         out[r0:r1, r1:] = block[:, h:]
-        out[r1:, r0:r1] = block[:, h:].T
+        out[r1:, r0:r1] = block[:, h:].T.contiguous()  # transpose in cache, then row-wise copies
 
 
 def layer_list(

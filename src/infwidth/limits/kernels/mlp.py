@@ -181,15 +181,15 @@ class MLPKernel:
             raise UserError(
                 f"x1 has {a.shape[1]} features but x2 has {b.shape[1]}; both must have the same input dimension"
             )
-        with torch.no_grad():
-            nngp, theta = mlp_kernel_matrices(a, b, self.layers, self.phi, self.tile, want_ntk=ntk,
-                                              progress=progress)
-        for name, mat in (("nngp", nngp), ("ntk", theta)):
-            if mat is not None and not bool(torch.isfinite(mat).all()):
-                raise UserError(
-                    f"the {name} kernel overflowed (non-finite values) for nonlinearity {self.phi.name}; "
-                    "use smaller w_std/b_std, fewer layers, or float64"
-                )
+        try:
+            with torch.no_grad():
+                nngp, theta = mlp_kernel_matrices(a, b, self.layers, self.phi, self.tile, want_ntk=ntk,
+                                                  progress=progress)
+        except OverflowError:
+            raise UserError(
+                f"the kernels overflowed (non-finite values) for nonlinearity {self.phi.name}; "
+                "use smaller w_std/b_std, fewer layers, or float64"
+            ) from None
         return Kernels(nngp, theta if theta is not None else torch.zeros_like(nngp))
 
     def nngp(self, x1: ArrayLike, x2: ArrayLike | None = None) -> Tensor:
