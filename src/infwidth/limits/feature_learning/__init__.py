@@ -6,6 +6,11 @@ from infwidth.limits.feature_learning.linear import CoupledLinearNet, LinearMupL
 from infwidth.limits.feature_learning.mean_field import MeanFieldLimit, MeanFieldNet, MeanFieldRun
 
 __all__ = [
+    "CoupledLinearNet",
     "DeepLinearMupLimit",
     "DeepLinearMupNet",
-   "CoupledLinearNet", "LinearMupLimit", "MeanFieldLimit", "MeanFieldNet", "MeanFieldRun"]
+    "LinearMupLimit",
+    "MeanFieldLimit",
+    "MeanFieldNet",
+    "MeanFieldRun",
+]

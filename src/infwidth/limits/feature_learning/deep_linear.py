@@ -154,6 +154,10 @@ class DeepLinearMupLimit:
         """A finite width-n muP deep linear net (dense weights) with the limit's initial law."""
         return DeepLinearMupNet(self, check_width(width), seed)
 
+    def simulate(self, width: int, seed: int, *args, **kwargs) -> Trajectory:
+        """A finite width-n trajectory without ``n x n`` storage: :func:`simulate_finite`."""
+        return simulate_finite(self, width, seed, *args, **kwargs)
+
     def train(
         self,
         x: torch.Tensor,
@@ -217,6 +221,98 @@ class DeepLinearMupLimit:
         return Trajectory(torch.stack(fs), torch.stack(ks))
 
 
+class _Dense:
+    """A dense matrix behind the lazy-matrix interface (to check the simulator against a real net)."""
+
+    def __init__(self, w: torch.Tensor) -> None:
+        self.w = w
+
+    def matmul(self, vs: torch.Tensor) -> torch.Tensor:
+        return self.w @ vs
+
+    def rmatmul(self, zs: torch.Tensor) -> torch.Tensor:
+        return self.w.mT @ zs
+
+
+def simulate_finite(
+    limit: DeepLinearMupLimit,
+    width: int,
+    seed: int,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    lr: float,
+    steps: int,
+    batch: int,
+    eval_x: torch.Tensor,
+    loss: str | Loss = "mse",
+    dense: DeepLinearMupNet | None = None,
+) -> Trajectory:
+    """The width-n muP deep linear net's SGD trajectory without ``n x n`` storage (exact in law).
+
+    Hidden matrices are :class:`LazyGaussianMatrix` (or the weights of ``dense``, to check this code
+    against a real network); ``W_t = W_0 - (eta/n) sum dh x^T`` is kept as its low-rank factors.
+    Cost ``O(n k^2)`` for ``k ~ (B + E) T`` revealed directions per matrix.
+    """
+    from infwidth.limits.feature_learning._lazy_gaussian import LazyGaussianMatrix
+
+    check_width(width)
+    check_data(x, y, limit.d_in, limit.d_out, batch, steps)
+    check_inputs(eval_x, limit.d_in, "finite net")
+    loss_fn = resolve_loss(loss)
+    dt, dev, n = limit.dtype, limit.device, width
+    x, y, eval_x = (t.to(dt).to(dev) for t in (x, y, eval_x.reshape(-1, limit.d_in)))
+    if dense is not None:
+        w1 = math.sqrt(n) * dense.first.detach().clone()
+        w_out = math.sqrt(n) * dense.last.detach().mT.clone()
+        mats = [_Dense(p.detach()) for p in dense.hidden]
+    else:
+        gen = torch.Generator(device="cpu").manual_seed(int(seed))
+        w1 = (limit.sigma_u * torch.randn(n, limit.d_in, generator=gen, dtype=torch.float64)).to(dt).to(dev)
+        w_out = (limit.sigma_v * torch.randn(n, limit.d_out, generator=gen, dtype=torch.float64)).to(dt).to(dev)
+        mats = [LazyGaussianMatrix(n, limit.sigma_w / math.sqrt(n), gen, dt, dev) for _ in range(limit.depth - 1)]
+    hist_dh: list[list[torch.Tensor]] = [[] for _ in mats]  # (eta/n) dh columns
+    hist_x: list[list[torch.Tensor]] = [[] for _ in mats]
+
+    def forward(xb: torch.Tensor) -> list[torch.Tensor]:
+        hs = [w1 @ xb.mT]  # (n, B): muP h^1 = W^1 xi with N(0, sigma_u^2) entries
+        for mat, dhs, xs in zip(mats, hist_dh, hist_x, strict=True):
+            h = mat.matmul(hs[-1])
+            if dhs:
+                h = h - torch.cat(dhs, 1) @ (torch.cat(xs, 1).mT @ hs[-1])
+            hs.append(h)
+        return hs
+
+    fs, ks = [], []
+
+    def record() -> None:
+        h = forward(eval_x)[-1]
+        fs.append((w_out.mT @ h / n).mT)
+        ks.append(h.mT @ h / n)
+
+    record()
+    for t in range(steps):
+        idx = batch_indices(t, batch, x.shape[0])
+        xb, yb = x[idx], y[idx]
+        hs = forward(xb)
+        f = (w_out.mT @ hs[-1] / n).mT.detach().requires_grad_()
+        with torch.enable_grad():
+            chi = torch.autograd.grad(loss_fn(f, yb), f)[0]  # (B, d_o)
+        grads = [w_out @ chi.mT]  # n * dLoss/dx^L, (n, B)
+        for mat, dhs, xs in zip(reversed(mats), reversed(hist_dh), reversed(hist_x), strict=True):
+            g = mat.rmatmul(grads[-1])
+            if dhs:
+                g = g - torch.cat(xs, 1) @ (torch.cat(dhs, 1).mT @ grads[-1])
+            grads.append(g)
+        grads.reverse()
+        for dhs, xs, dh_l, x_prev in zip(hist_dh, hist_x, grads[1:], hs[:-1], strict=True):
+            dhs.append(lr / n * dh_l)
+            xs.append(x_prev)
+        w1 = w1 - lr * grads[0] @ xb
+        w_out = w_out - lr * hs[-1] @ chi
+        record()
+    return Trajectory(torch.stack(fs), torch.stack(ks))
+
+
 class DeepLinearMupNet(nn.Module):
     """Finite muP deep linear net; plain SGD at rate eta on its parameters is muP SGD.
 
@@ -251,4 +347,4 @@ class DeepLinearMupNet(nn.Module):
         return self.features(x) @ self.last.mT
 
 
-__all__ = ["DeepLinearMupLimit", "DeepLinearMupNet"]
+__all__ = ["DeepLinearMupLimit", "DeepLinearMupNet", "simulate_finite"]

@@ -1,0 +1,126 @@
+"""``infwidth converge``: finite muP nets of many widths against their infinite-width limit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from infwidth.cli.app import app
+from infwidth.errors import UserError
+
+
+def parse_widths(text: str) -> tuple[int, ...]:
+    """``16,64,256`` or a doubling range ``2^4..2^14`` (also ``16..16384``)."""
+    text = text.strip()
+
+    def one(tok: str) -> int:
+        tok = tok.strip()
+        try:
+            if "^" in tok:
+                base, exp = tok.split("^")
+                return int(base) ** int(exp)
+            return int(tok)
+        except ValueError:
+            raise UserError(f"cannot read width {tok!r}; write e.g. --widths 16,64,256 or 2^4..2^14") from None
+
+    if ".." in text:
+        lo, hi = (one(t) for t in text.split("..", 1))
+        if lo < 1 or hi < lo:
+            raise UserError(f"bad width range {text!r}; write LOW..HIGH with 1 <= LOW <= HIGH, e.g. 2^4..2^14")
+        out = []
+        w = lo
+        while w <= hi:
+            out.append(w)
+            w *= 2
+        return tuple(out)
+    widths = tuple(one(t) for t in text.split(",") if t.strip())
+    if any(w < 1 for w in widths):
+        raise UserError(f"widths must be >= 1 (got {text}); pass e.g. --widths 16,64,256")
+    return widths
+
+
+def _parse_lr(text: str) -> float:
+    from fractions import Fraction
+
+    try:
+        value = float(Fraction(text.strip()))
+    except (ValueError, ZeroDivisionError):
+        raise UserError(f"cannot read --lr {text!r}; write e.g. 0.5 or 1/2") from None
+    return value
+
+
+@app.command("converge")
+def converge(
+    model: str = typer.Option(..., "--model", help="linear1, relu1, tanh1 or linear-deep."),
+    out: Path = typer.Option(..., "--out", help="Directory for run.json, convergence.json and convergence.png."),
+    depth: int = typer.Option(3, "--depth", help="Hidden layers for linear-deep."),
+    steps: int = typer.Option(10, "--steps", help="SGD steps (batch 4 of 16 training points)."),
+    widths: str = typer.Option("2^4..2^14", "--widths", help="Comma list (16,64,256) or doubling range (2^4..2^14)."),
+    seeds: int = typer.Option(16, "--seeds", help="Finite networks per width."),
+    lr: str = typer.Option("0.5", "--lr", help="SGD learning rate (same for the limit and the finite nets)."),
+    seed: int = typer.Option(0, "--seed", help="Seed for the task and the finite networks."),
+    as_json: bool = typer.Option(False, "--json", help="Print the results as JSON on stdout."),
+    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run in OUT."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a different run in OUT."),
+    device: str = typer.Option("cpu", "--device", help="torch device (auto, cpu, cuda); small tensors: cpu is best."),
+) -> None:
+    """Train finite muP nets of many widths and the muP limit on one task; fit the rate |f_n - f_inf| ~ n^slope."""
+    import json
+
+    import torch
+    from tqdm import tqdm
+
+    from infwidth.device import resolve_device
+    from infwidth.limits.feature_learning.convergence import (
+        ConvergenceConfig,
+        plot_convergence,
+        run_convergence,
+    )
+    from infwidth.runs import atomic_write_json, prepare_out_dir, seed_everything, write_run_record
+
+    cfg = ConvergenceConfig(model=model, depth=depth, steps=steps, widths=parse_widths(widths), seeds=seeds,
+                            lr=_parse_lr(lr), seed=seed).check()
+    resolve_device(device)  # validates the name; the small problems here run on the CPU
+    config = {**cfg.__dict__, "widths": list(cfg.widths)}
+    out_dir, resuming = prepare_out_dir(out, config, resume=resume, overwrite=overwrite)
+    partial_path = out_dir / "partial.json"
+    done: dict[int, tuple[list[float], list[float]]] = {}
+    if resuming and partial_path.exists():
+        done = {int(k): (v[0], v[1]) for k, v in json.loads(partial_path.read_text()).items()}
+
+    def on_width(n: int, f: list[float], k: list[float]) -> None:
+        done[n] = (f, k)
+        atomic_write_json(partial_path, {str(w): list(v) for w, v in done.items()})
+
+    seed_everything(seed)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny tensors: threads only add contention
+    try:
+        with tqdm(total=len(cfg.widths) * cfg.seeds, desc=f"converge {model}", disable=as_json, leave=False) as bar:
+            res = run_convergence(cfg, progress=bar.update, done=done, on_width=on_width)
+    finally:
+        torch.set_num_threads(threads)
+    results = res.as_dict()
+    figure = plot_convergence([res], out_dir / "convergence.png")
+    results["figure"] = figure.name
+    atomic_write_json(out_dir / "convergence.json", results)
+    write_run_record(out_dir, config, results=results)
+    if as_json:
+        print(json.dumps({k: results[k] for k in (
+            "config", "widths", "f_error", "kernel_error", "f_slope", "kernel_slope", "limit",
+            "limit_kernel_movement", "limit_f_movement", "seconds", "figure")}, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{model}: finite muP nets vs the muP limit ({cfg.steps} steps, {cfg.seeds} seeds/width)")
+    for col in ("width", "|f_n - f_inf| (RMS)", "kernel gap (rel., max over t)"):
+        table.add_column(col, justify="right")
+    for n, fe, ke in zip(res.widths, res.f_error, res.kernel_error, strict=True):
+        table.add_row(str(n), f"{fe:.3e}", f"{ke:.3e}")
+    console = Console()
+    console.print(table)
+    console.print(f"fitted slope: outputs {res.f_slope:.3f}, feature kernels {res.kernel_slope:.3f} (theory -1/2)")
+    console.print(f"limit: {res.limit}; its feature kernel moved by {res.limit_kernel_movement:.3f} (relative)")
+    console.print(f"wrote {out_dir / 'convergence.json'} and {figure}")
