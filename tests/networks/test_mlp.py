@@ -118,3 +118,28 @@ def test_bad_arguments_raise_user_error(kwargs):
 def test_parametrization_mlp_builds_abc_mlp():
     net = mup(2).mlp(32, 3, 2, seed=0)
     assert isinstance(net, AbcMLP) and net.width == 32
+
+
+@pytest.mark.parametrize("bias", [False, True])
+def test_traces_as_one_graph_under_torch_compile(bias):
+    # fullgraph=True fails on any graph break; aot_eager skips the (slow) C++ code generation
+    net = AbcMLP(mup(2), 32, 5, 3, bias=bias, seed=0)
+    x = torch.randn(4, 5)
+    compiled = torch.compile(net, backend="aot_eager", fullgraph=True)
+    torch.testing.assert_close(compiled(x), net(x))
+    compiled(x).sum().backward()
+    assert net.w1.grad is not None
+
+
+@pytest.mark.slow
+def test_inductor_compile_matches_eager():
+    net = AbcMLP(ntp(2), 64, 5, 3, seed=0)
+    x = torch.randn(4, 5)
+    torch.testing.assert_close(torch.compile(net)(x), net(x), rtol=1e-5, atol=1e-6)
+
+
+def test_moves_to_device_and_dtype():
+    net = AbcMLP(mup(1), 16, 3, 2, seed=0).to(torch.float64)
+    assert net(torch.randn(2, 3, dtype=torch.float64)).dtype == torch.float64
+    meta = AbcMLP(mup(1), 16, 3, 2, seed=0, device="meta")
+    assert meta.w1.device.type == "meta"

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from infwidth.errors import UserError
-from infwidth.networks.mlp import AbcMLP, ScaledMLP
+from infwidth.networks.mlp import AbcMLP, ScaledMLP, TensorScale, resolve_nonlinearity
 from infwidth.parametrizations.abc import Parametrization
 
 #: Default slope tolerance: finite-width corrections (relative O(n^{-1/2}) terms) plus seed noise.
@@ -170,6 +170,79 @@ def measure(
     return sizes, None
 
 
+def measure_sgd_lowrank(
+    net: ScaledMLP, x: torch.Tensor, y: torch.Tensor, lr: float, steps: int, loss: str = "xent"
+) -> tuple[np.ndarray, tuple[int, str] | None]:
+    """Same as :func:`measure` with ``net.sgd(lr)``, computed without forming any weight update.
+
+    SGD keeps every effective weight low-rank around its init: ``M_t = M_0 - sum_s eta dh_s^T x_s``
+    (``eta = lr * rate * multiplier^2``), so ``x M_t^T = x M_0^T - sum_s eta (x x_s^T) dh_s``. A step
+    then costs one forward and one backward-data product with ``M_0``: no weight gradients, no
+    ``n x n`` updates. Exact up to floating-point summation order. ``net`` is not modified.
+    """
+    weights = [getattr(net, f"w{k}").detach() for k in range(1, net.depth + 2)]
+    return _lowrank_sgd(weights, list(net.weight_scales), net.phi, x, y, lr, steps, loss)
+
+
+def _lowrank_sgd(
+    weights: list[torch.Tensor],
+    scales: list[TensorScale],
+    phi: Callable[[torch.Tensor], torch.Tensor],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    lr: float,
+    steps: int,
+    loss: str,
+    init_factor: Sequence[float] | None = None,
+) -> tuple[np.ndarray, tuple[int, str] | None]:
+    """Low-rank SGD measurement on raw tensors: ``M_0 = multiplier * init_factor * weights[k]``."""
+    depth = len(weights) - 1
+    names = quantity_names(depth)
+    half = len(names) // 2
+    sizes = np.full((steps + 1, len(names)), np.nan)
+    lossf = _loss_fn(loss)
+    factors = [1.0] * len(weights) if init_factor is None else list(init_factor)
+    mults = [s.multiplier * fac for s, fac in zip(scales, factors, strict=True)]
+    etas = [lr * s.sgd_lr * s.multiplier**2 for s in scales]
+    past_in: list[torch.Tensor | None] = [None] * len(weights)  # stacked x_s (rows), per layer
+    past_dh: list[torch.Tensor | None] = [None] * len(weights)  # stacked -eta dh_s, per layer
+    first: list[torch.Tensor] = []
+    base_h1 = torch.nn.functional.linear(x, weights[0]) * mults[0]  # the input never changes
+    for t in range(steps + 1):
+        inputs, pre, now = [], [], []
+        xin = x
+        for i, (w, m) in enumerate(zip(weights, mults, strict=True)):
+            h = base_h1 if i == 0 else torch.nn.functional.linear(xin, w) * m
+            if past_in[i] is not None:
+                h = h + (xin @ past_in[i].T) @ past_dh[i]  # type: ignore[union-attr,operator]
+            if i == 0:
+                h = h.detach().requires_grad_(True)
+            inputs.append(xin)
+            pre.append(h)
+            if i < depth:
+                xin = phi(h)
+                now += [h, xin]
+        f = pre[-1]
+        now.append(f)
+        with torch.no_grad():
+            if t == 0:
+                first = [a.detach().clone() for a in now]
+            row = _rms_all([a.detach() for a in now] + [(a - a0).detach() for a, a0 in zip(now, first, strict=True)])
+        sizes[t] = row
+        bad = ~np.isfinite(row[:half])
+        if bad.any():
+            return sizes, (t, names[int(np.argmax(bad))])
+        if t == steps:
+            break
+        grads = torch.autograd.grad(lossf(f, y), pre)
+        with torch.no_grad():
+            for i, (xi, g) in enumerate(zip(inputs, grads, strict=True)):
+                xi, g = xi.detach(), -etas[i] * g
+                past_in[i] = xi if past_in[i] is None else torch.cat([past_in[i], xi])  # type: ignore[list-item]
+                past_dh[i] = g if past_dh[i] is None else torch.cat([past_dh[i], g])  # type: ignore[list-item]
+    return sizes, None
+
+
 @dataclass
 class SlopeRow:
     """One quantity at one step: fitted and predicted slope, tolerance and verdict."""
@@ -288,6 +361,10 @@ class CoordCheck:
             return np.exp(np.log(vals).mean(axis=1))
 
 
+def _shapes(n: int, d_in: int, d_out: int, depth: int) -> list[tuple[int, int]]:
+    return [(n, d_in)] + [(n, n)] * (depth - 1) + [(d_out, n)]
+
+
 def _check_inputs(widths: Sequence[int], steps: int, seeds: int, lr: float) -> list[int]:
     widths = [int(w) for w in widths]
     if len(widths) < 2:
@@ -323,6 +400,7 @@ def run_coordcheck(
     device: Any = "cpu",
     seed: int = 0,
     nested: bool = True,
+    lowrank: bool = True,
     base_tolerance: float = BASE_TOLERANCE,
     fit_from: int | None = None,
     progress: Callable[[str], None] | None = None,
@@ -331,9 +409,10 @@ def run_coordcheck(
 
     Inputs are iid N(0, 1) (O(1) coordinates), labels random classes (cross-entropy; MSE against
     N(0,1) targets when ``d_out == 1``). ``form="practical"`` trains the muP-style practical form
-    (identical outputs, see :mod:`.practical`). ``nested`` shares Gaussians across widths.
+    (identical outputs, see :mod:`.practical`). ``nested`` shares Gaussians across widths;
+    ``lowrank`` computes SGD runs with :func:`measure_sgd_lowrank` (exact, faster).
     """
-    from infwidth.networks.practical import PracticalMLP
+    from infwidth.networks.practical import PracticalMLP, form_scales
 
     widths = _check_inputs(widths, steps, seeds, lr)
     opt = str(optimizer).lower()
@@ -351,6 +430,7 @@ def run_coordcheck(
     nmax = widths[-1]
     dims = [(nmax, d_in)] + [(nmax, nmax)] * (p.depth - 1) + [(d_out, nmax)]
     cls = AbcMLP if form == "abc" else PracticalMLP
+    phi_fn = resolve_nonlinearity(nonlinearity)
     for s in range(seeds):
         run_seed = seed + s
         gen = torch.Generator(device="cpu").manual_seed(10_000 + run_seed)
@@ -363,16 +443,25 @@ def run_coordcheck(
         for i, n in enumerate(widths):
             if progress:
                 progress(f"seed {run_seed} width {n}")
-            net = cls(p, n, d_in, d_out, nonlinearity=nonlinearity, dtype=dtype, device=device, seed=run_seed * 7919 + n, noise=noise)
-            optim = net.sgd(lr) if opt == "sgd" else net.adam(lr)
-            sizes[i, s], div = measure(net, x, y, optim, steps, loss)
+            if opt == "sgd" and lowrank and noise is not None and device.type == "cpu":
+                # no module needed: the nested Gaussians' top-left blocks are the init directly
+                scales, _ = form_scales(p, n, d_in, form)
+                zs = [noise(k, shape) for k, shape in enumerate(_shapes(n, d_in, d_out, p.depth), 1)]
+                stds = [sc.init_std for sc in scales]
+                sizes[i, s], div = _lowrank_sgd(zs, scales, phi_fn, x, y, lr, steps, loss, init_factor=stds)
+            elif opt == "sgd" and lowrank:
+                net = cls(p, n, d_in, d_out, nonlinearity=nonlinearity, dtype=dtype, device=device, seed=run_seed * 7919 + n, noise=noise)
+                sizes[i, s], div = measure_sgd_lowrank(net, x, y, lr, steps, loss)
+            else:
+                net = cls(p, n, d_in, d_out, nonlinearity=nonlinearity, dtype=dtype, device=device, seed=run_seed * 7919 + n, noise=noise)
+                optim = net.sgd(lr) if opt == "sgd" else net.adam(lr)
+                sizes[i, s], div = measure(net, x, y, optim, steps, loss)
             if div is not None:
                 divergences.append(Divergence(n, run_seed, div[0], div[1]))
-            del net, optim
     config = {
         "widths": widths, "steps": steps, "seeds": seeds, "seed": seed, "optimizer": opt, "lr": lr,
         "d_in": d_in, "d_out": d_out, "batch": batch, "nonlinearity": nonlinearity, "loss": loss,
-        "form": form, "dtype": str(dtype).replace("torch.", ""), "nested_init": nested, "fit_from": fit_from,
+        "form": form, "dtype": str(dtype).replace("torch.", ""), "nested_init": nested, "lowrank_sgd": lowrank, "fit_from": fit_from,
     }
     adam_c = None
     if opt == "adam":

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from infwidth.errors import UserError
-from infwidth.networks.mlp import AbcMLP, ScaledMLP, abc_tensor_exponents, tensor_scale
+from infwidth.networks.mlp import AbcMLP, ScaledMLP, TensorScale, abc_tensor_exponents, tensor_scale
 from infwidth.parametrizations.abc import Parametrization
 
 
@@ -55,16 +55,30 @@ class PracticalMLP(ScaledMLP):
         for value, what in ((width, "width"), (d_in, "d_in"), (d_out, "d_out")):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise UserError(f"{what} must be a positive integer, got {value!r}")
-        w_exp, b_exp = abc_tensor_exponents(p, d_in, bias, float(bias_std))
+        weights, biases = form_scales(p, width, d_in, "practical", bias, float(bias_std))
         w_theta, b_theta = practical_shifts(p, bias)
-        weights = [tensor_scale(e, width, p.c, t) for e, t in zip(w_exp, w_theta, strict=True)]
-        biases = None
-        if b_exp is not None and b_theta is not None:
-            biases = [tensor_scale(e, width, p.c, t) for e, t in zip(b_exp, b_theta, strict=True)]
         super().__init__(width, d_in, d_out, p.depth, weights, biases, nonlinearity, device, dtype, seed, noise)
         self.parametrization = p
         self.bias_std = float(bias_std)
         self.shifts = (tuple(w_theta), None if b_theta is None else tuple(b_theta))
+
+
+def form_scales(
+    p: Parametrization, width: int, d_in: int, form: str = "abc", bias: bool = False, bias_std: float = 1.0
+) -> tuple[list[TensorScale], list[TensorScale] | None]:
+    """Per-tensor scales of p's MLP at ``width`` in the ``"abc"`` or ``"practical"`` form."""
+    w_exp, b_exp = abc_tensor_exponents(p, d_in, bias, bias_std)
+    if form == "abc":
+        w_theta, b_theta = [Fraction(0)] * len(w_exp), None if b_exp is None else [Fraction(0)] * len(b_exp)
+    elif form == "practical":
+        w_theta, b_theta = practical_shifts(p, bias)
+    else:
+        raise UserError(f"unknown form {form!r}; choose abc or practical")
+    weights = [tensor_scale(e, width, p.c, t) for e, t in zip(w_exp, w_theta, strict=True)]
+    biases = None
+    if b_exp is not None and b_theta is not None:
+        biases = [tensor_scale(e, width, p.c, t) for e, t in zip(b_exp, b_theta, strict=True)]
+    return weights, biases
 
 
 def _convert(net: ScaledMLP, target: type[ScaledMLP], sign: int) -> ScaledMLP:
