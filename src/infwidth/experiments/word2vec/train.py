@@ -249,6 +249,7 @@ def train_model(
         "words": total_words,
         "train_seconds": seconds,
         "words_per_second": total_words / seconds if seconds > 0 else float("nan"),
+        "batches_this_session": done_batches,
     }
 
 
@@ -340,6 +341,7 @@ def _run(cfg, out, data_dir, questions, resume, overwrite, memory_limit, device,
         out, resuming = prepare_out_dir(out, config, resume=resume, overwrite=overwrite)
     dev = resolve_device(device)
     results: dict[str, dict] = {}
+    session_batches = 0  # for stop_after_batches (tests): counted across models
     for spec in cfg.models:
         mdir = out / model_dir_name(spec)
         mdir.mkdir(parents=True, exist_ok=True)
@@ -367,10 +369,11 @@ def _run(cfg, out, data_dir, questions, resume, overwrite, memory_limit, device,
             state=state,
             checkpoint_seconds=checkpoint_seconds,
             checkpoint_every_batches=checkpoint_every_batches,
-            stop_after_batches=stop_after_batches,
+            stop_after_batches=None if stop_after_batches is None else stop_after_batches - session_batches,
             progress=progress,
             desc=spec,
         )
+        session_batches += stats.pop("batches_this_session")
         stats["embedding_movement"] = embedding_movement(model, spec, cfg.seed)
         model.out_rows = torch.empty(0)  # free the output vectors before evaluation allocates
         emb = model.embeddings()

@@ -1,0 +1,89 @@
+"""Exact resume: a run killed mid-way and resumed ends with the very same embeddings."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from infwidth.experiments.word2vec.config import TrainConfig
+from infwidth.experiments.word2vec.synthetic import synthetic_analogy_corpus
+from infwidth.experiments.word2vec.train import CHECKPOINT, InjectedStop, corpus_from_ids, run
+
+CFG = TrainConfig(
+    models=("mup:16", "limit"), epochs=2, window=4, negatives=5, sentence_length=7, batch_size=16,
+    subsample=1e-2, corpus="synthetic",
+)
+
+
+def _data():
+    words, ids, questions, _ = synthetic_analogy_corpus(sentences=300, seed=1)
+    return corpus_from_ids(words, ids, subsample=CFG.subsample), questions
+
+
+def _vectors(out, spec):
+    return torch.load(out / spec.replace(":", "-") / "vectors.pt", weights_only=False)["emb"]
+
+
+def _run(out, **kw):
+    data, questions = _data()
+    return run(CFG, out, corpus=data, questions=questions, progress=False, log=lambda *_: None, **kw)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ref")
+    results = _run(out)
+    return out, results
+
+
+@pytest.mark.parametrize("stop_after", [7, 150, 290])  # first epoch, second epoch, inside the second model
+def test_resume_after_injected_stop_is_exact(tmp_path, reference, stop_after):
+    ref_out, ref_results = reference
+    out = tmp_path / "run"
+    with pytest.raises(InjectedStop):
+        _run(out, checkpoint_every_batches=3, stop_after_batches=stop_after)
+    if stop_after > 200:  # each model trains ~190 batches: the first one is finished by now
+        assert (out / "mup-16" / "result.json").exists() and not (out / "limit" / "result.json").exists()
+    record = json.loads((out / "run.json").read_text())
+    assert record["status"] == "running" and "results" not in record
+    results = _run(out, resume=True, checkpoint_every_batches=3)
+    for spec in CFG.models:
+        assert torch.equal(_vectors(out, spec), _vectors(ref_out, spec)), spec
+        assert results[spec]["loss"] == ref_results[spec]["loss"]
+        assert results[spec]["updates"] == ref_results[spec]["updates"]
+    assert json.loads((out / "run.json").read_text())["status"] == "finished"
+
+
+_CHILD = """
+import sys, torch
+sys.path.insert(0, {tests!r})
+from test_resume import _run
+from pathlib import Path
+_run(Path({out!r}), checkpoint_every_batches=2)
+"""
+
+
+def test_resume_after_sigkill_is_exact(tmp_path, reference):
+    """A real kill (SIGKILL, no cleanup) while training; the resumed run matches the reference."""
+    ref_out, _ = reference
+    out = tmp_path / "killed"
+    code = _CHILD.format(tests=os.path.dirname(__file__), out=str(out))
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ckpt = out / "mup-16" / CHECKPOINT
+    deadline = time.time() + 120
+    while not ckpt.exists() and child.poll() is None and time.time() < deadline:
+        time.sleep(0.01)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    if not (out / "run.json").exists():
+        pytest.fail("the child never started training")
+    _run(out, resume=True, checkpoint_every_batches=2)
+    for spec in CFG.models:
+        assert torch.equal(_vectors(out, spec), _vectors(ref_out, spec)), spec
