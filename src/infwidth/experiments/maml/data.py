@@ -235,3 +235,23 @@ def load_png_classes(path: str | Path, *, drawers: int = DRAWERS, rotations: boo
 def to_inputs(images: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """uint8 images (..., 28, 28) -> flattened float inputs in [0, 1] (..., 784), as ``ToTensor`` gives."""
     return images.reshape(*images.shape[:-2], -1).to(dtype) / 255.0
+
+
+SAMPLE_FILE = ("omniglot", "omniglot_sample.npz")
+
+
+def load_sample(*, rotations: bool = True) -> dict[str, OmniglotClasses]:
+    """The small preprocessed sample shipped with the package: a few train- and test-split characters.
+
+    Returns ``{"train": ..., "test": ...}``; train gets the rotated copies (as the full meta-train split).
+    """
+    from infwidth.datasets import package_data
+
+    path = package_data(*SAMPLE_FILE)
+    if not path.is_file():
+        raise UserError(f"the shipped Omniglot sample {path.name} is missing; reinstall infwidth")
+    with np.load(path, allow_pickle=False) as z:
+        out = {s: OmniglotClasses(torch.from_numpy(z[s]), [str(n) for n in z[f"{s}_names"]]) for s in ("train", "test")}
+    if rotations:
+        out["train"] = with_rotations(out["train"])
+    return out
