@@ -58,7 +58,7 @@ def converge(
     steps: int = typer.Option(10, "--steps", help="SGD steps (batch 4 of 16 training points)."),
     widths: str = typer.Option("2^4..2^14", "--widths", help="Comma list (16,64,256) or doubling range (2^4..2^14)."),
     seeds: int = typer.Option(16, "--seeds", help="Finite networks per width."),
-    lr: str = typer.Option("0.5", "--lr", help="SGD learning rate (same for the limit and the finite nets)."),
+    lr: str = typer.Option("auto", "--lr", help="SGD rate, same for limit and finite nets (auto: 0.5; 0.2 for linear-deep)."),
     seed: int = typer.Option(0, "--seed", help="Seed for the task and the finite networks."),
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON on stdout."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run in OUT."),
@@ -80,7 +80,7 @@ def converge(
     from infwidth.runs import atomic_write_json, prepare_out_dir, seed_everything, write_run_record
 
     cfg = ConvergenceConfig(model=model, depth=depth, steps=steps, widths=parse_widths(widths), seeds=seeds,
-                            lr=_parse_lr(lr), seed=seed).check()
+                            lr=None if lr == "auto" else _parse_lr(lr), seed=seed).check()
     resolve_device(device)  # validates the name; the small problems here run on the CPU
     config = {**cfg.__dict__, "widths": list(cfg.widths)}
     out_dir, resuming = prepare_out_dir(out, config, resume=resume, overwrite=overwrite)

@@ -38,7 +38,7 @@ class ConvergenceConfig:
     steps: int = 10
     widths: tuple[int, ...] = DEFAULT_WIDTHS
     seeds: int = 16
-    lr: float = 0.5
+    lr: float | None = None  # None: 0.5 for the 1-hidden-layer models, 0.2 for linear-deep
     batch: int = 4
     seed: int = 0
 
@@ -55,7 +55,9 @@ class ConvergenceConfig:
             raise UserError(f"widths must increase without repeats (got {list(self.widths)}); list them smallest first")
         if len(self.widths) < 2:
             raise UserError("need at least two widths to fit a rate; pass e.g. --widths 64,256,1024")
-        if not (math.isfinite(self.lr) and self.lr > 0):
+        if self.lr is None:
+            self.lr = 0.2 if self.model == "linear-deep" else 0.5
+        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
             raise UserError(f"lr must be a positive number, got {self.lr!r}")
         if self.model == "linear-deep" and self.depth < 2:
             raise UserError("linear-deep needs --depth >= 2 (depth 1 is the exact linear1 model)")
