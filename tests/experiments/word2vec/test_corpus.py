@@ -215,3 +215,18 @@ def test_first_wiki_file_matches_reference():
 @pytest.mark.slow
 def test_manifest_hash_of_first_1e8_bytes():
     assert normalized_sha256(DATA, max_chars=10**8) == (MANIFEST_SHA_1E8, 10**8)
+
+
+@needs_data
+@pytest.mark.slow
+def test_manifest_hash_of_the_full_stream():
+    """The MANIFEST's full-stream hash and length (414,484,446) are those of the stream plus one
+    trailing space (its per-prefix character counts also include one separator per archive);
+    the stream itself, stripped as the rules say, is one character shorter."""
+    digest, n = hashlib.sha256(), 0
+    for chunk in normalized_chunks(DATA):
+        digest.update(chunk.encode("ascii"))
+        n += len(chunk)
+    assert (digest.hexdigest(), n) == ("410d3fce18b16ad5114745d2d584417d9fb5043efd127b5da3326370b5b50082", 414_484_445)
+    digest.update(b" ")
+    assert digest.hexdigest() == "045c4bd26f1f01492018c03a4fdc89fb301daccfddee3ce6f2e5b6bcbf5efe32"
