@@ -38,6 +38,8 @@ def train_cmd(
     queries: int = typer.Option(None, "--queries", help="Query examples per class (paper: 1)."),
     test_steps: int = typer.Option(None, "--test-steps", help="Inner SGD steps at meta-test (default 1)."),
     dtype: str = typer.Option(None, "--dtype", help="float32 (default for muP) or float64."),
+    simulate: bool = typer.Option(False, "--simulate", help="Train the exact width-789 stand-in of the width-N net "
+                                  "(same outputs, cost independent of N)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last epoch."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a different run in --out."),
     device: str = typer.Option("auto", "--device", help="torch device: auto, cpu, cuda, ..."),
@@ -54,7 +56,8 @@ def train_cmd(
     cfg = make_config(model, w, profile, meta_lr=meta_lr, sigma_u=sigma_u, sigma_v=sigma_v, alpha=alpha,
                       sigma_b=sigma_b, epochs=epochs, batches=batches, val_batches=val_batches,
                       test_batches=test_batches, meta_batch=meta_batch, ways=ways, shots=shots, queries=queries,
-                      test_steps=test_steps, seed=seed, dtype=dtype)
+                      test_steps=test_steps, seed=seed, dtype=dtype,
+                      simulate=simulate or None)
     res = train(cfg, out, data=data, resume=resume, overwrite=overwrite, device=device)
     typer.echo(f"{cfg.label}: meta-test accuracy {100 * res['test_acc']:.2f}% +- {100 * res['test_ci95']:.2f} "
                f"(95% CI, {res['test_tasks']} tasks, {res['test_steps']} inner step(s)); run: {out}")

@@ -127,3 +127,18 @@ def test_short_training_beats_chance_on_held_out_classes(synthetic_classes):
 def test_mean_ci95():
     mean, ci = mean_ci95(np.array([0.0, 1.0] * 50))
     assert mean == 0.5 and ci == pytest.approx(1.96 * np.std([0.0, 1.0] * 50, ddof=1) / 10)
+
+
+def test_simulated_width_equals_sampled_width_under_fomaml(synthetic_classes):
+    """The exact width-789 stand-in (--simulate) follows the sampled width-n net through meta-training."""
+    sampler = TaskSampler(synthetic_classes(), ways=5, shots=1, queries=1, seed=4, dtype=torch.float64)
+    p = preset_for(2048)
+    kw = dict(sigma_u=p.sigma_u, sigma_v=p.sigma_v, alpha=p.alpha, dtype=torch.float64, seed=1)
+    nets = [build_model(2048, **kw), build_model(2048, simulate=True, **kw)]
+    assert sum(q.numel() for q in nets[1].parameters()) < sum(q.numel() for q in nets[0].parameters())
+    learners = [ParamMAML(m, step_size=0.4, steps=1, meta_lr=p.meta_lr, clip=0.05) for m in nets]
+    for i in range(3):
+        res = [learner.meta_step(sampler.batch(i, 3)) for learner in learners]
+        np.testing.assert_allclose(res[0].losses, res[1].losses, rtol=1e-8)
+    test = sampler.batch(9, 4)
+    np.testing.assert_allclose(learners[0].evaluate(test, 2).losses, learners[1].evaluate(test, 2).losses, rtol=1e-8)

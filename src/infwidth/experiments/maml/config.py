@@ -46,6 +46,7 @@ class MamlConfig:
     test_batches: int = 50
     seed: int = 0
     dtype: str = "float32"
+    simulate: bool = False  # finite widths: train the exact width-789 stand-in of the width-n net
 
     def __post_init__(self) -> None:
         if self.model not in MODELS:
@@ -59,6 +60,8 @@ class MamlConfig:
             raise UserError("inner and test steps must be >= 0; pass e.g. --test-steps 1")
         if self.dtype not in ("float32", "float64"):
             raise UserError(f"dtype must be float32 or float64, got {self.dtype!r}")
+        if self.simulate and (self.model != "mup" or self.width is None):
+            raise UserError("--simulate applies to finite muP widths only; drop it or pass --width N")
         if self.step_size <= 0 or self.meta_lr < 0:
             raise UserError("step size must be > 0 and meta-lr >= 0; pass positive rates")
 

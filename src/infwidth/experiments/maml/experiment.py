@@ -45,7 +45,7 @@ def build_learner(cfg: MamlConfig, pool: torch.Tensor | None, device: torch.devi
     dtype = getattr(torch, cfg.dtype)
     if cfg.model == "mup":
         model = build_model(cfg.width, sigma_u=cfg.sigma_u, sigma_v=cfg.sigma_v, alpha=cfg.alpha, ways=cfg.ways,
-                            seed=cfg.seed, dtype=dtype, device=device)
+                            seed=cfg.seed, dtype=dtype, device=device, simulate=cfg.simulate)
         return ParamMAML(model, step_size=cfg.step_size, steps=cfg.inner_steps, meta_lr=cfg.meta_lr, clip=cfg.clip)
     kernel = make_kernel(cfg.model, sigma_u=cfg.sigma_u, sigma_v=cfg.sigma_v, sigma_b=cfg.sigma_b, dtype=dtype)
     if pool is None:

@@ -58,14 +58,20 @@ def build_model(
     seed: int = 0,
     dtype: torch.dtype = torch.float32,
     device: torch.device | str | None = None,
+    simulate: bool = False,
 ) -> nn.Module:
-    """The muP limit (``width=None``, width d + ways = 789) or a width-``width`` net sampled from it."""
+    """The muP limit (``width=None``, width d + ways = 789) or a width-``width`` net sampled from it.
+
+    ``simulate=True`` returns the exact width-789 stand-in of that same width-``width`` net
+    (``LinearMupLimit.simulate``: equal outputs at every SGD step up to rounding), whose cost does
+    not grow with the width.
+    """
     from infwidth.limits.feature_learning.linear import LinearMupLimit
 
     limit = LinearMupLimit(D_IN, ways, sigma_u=sigma_u, sigma_v=sigma_v, alpha=alpha, dtype=dtype, device=device)
     if width is None:
         return limit
-    return limit.sample(width, seed)
+    return limit.simulate(width, seed) if simulate else limit.sample(width, seed)
 
 
 def parse_width(text: str) -> int | None:
