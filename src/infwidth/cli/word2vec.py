@@ -254,6 +254,6 @@ def panel_name(spec: str) -> str:
     if spec == "limit":
         return "muP limit"
     if spec.startswith("ntk"):
-        return "NTK (frozen embeddings)" + (f", width {spec.split(':')[1]}" if ":" in spec else ", limit")
+        return f"NTK, width {spec.split(':')[1]} (frozen)" if ":" in spec else "NTK limit (frozen identity)"
     kind, _, width = spec.partition(":")
     return f"{'muP' if kind == 'mup' else 'SP'} width {width}"

@@ -73,11 +73,11 @@ PRESETS: dict[str, TrainConfig] = {
     ),
     # The tour: the shipped sample, seconds per model. It shows the mechanics, not the paper's numbers.
     "tiny": TrainConfig(
-        models=("limit", "mup:64", "ntk"),
+        models=("ntk", "mup:64", "limit"),
         corpus="sample",
-        max_chars=None,
-        vocab_cap=1000,
-        epochs=2,
+        max_chars=4_000_000,
+        vocab_cap=2000,
+        epochs=1,
         batch_size=128,
     ),
 }
