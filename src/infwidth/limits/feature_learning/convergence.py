@@ -84,12 +84,12 @@ def _runners(cfg: ConvergenceConfig, task: tuple[torch.Tensor, ...]) -> tuple[Tr
         lim = LinearMupLimit(x.shape[1], y.shape[1])
         finite_base = LinearMupLimit(x.shape[1], y.shape[1])
         ref = train_module(lim, *args)
-        info = {"method": "exact width-(d+d_o) coefficient net; finite nets by the exact G-simulator"}
+        info = {"method": "exact (width d+d_o)", "finite": "exact G-simulator (equal to the real net)"}
         return ref, info, lambda n, s: train_module(finite_base.simulate(n, s), *args)
     if cfg.model == "linear-deep":
         lim = DeepLinearMupLimit(x.shape[1], y.shape[1], cfg.depth)
         ref = lim.train(*args)
-        info = {"method": "Tensor-Program bookkeeping (exact)", "basis_size": lim.basis_size,
+        info = {"method": "TP bookkeeping (exact)", "basis_size": lim.basis_size,
                 "finite": "lazily sampled Gaussian hidden matrices (exact in law)"}
         return ref, info, lambda n, s: lim.simulate(n, s, *args)
     phi = "relu" if cfg.model == "relu1" else "tanh"
