@@ -36,10 +36,10 @@ def synthetic_regression(n_train: int = 16, n_test: int = 8, d: int = 4, seed: i
 
 @dataclass
 class ConvergenceResult:
-    """Gap between finite networks and the limit, per width (mean over seeds), and the fitted rate."""
+    """Gap between finite networks and the limit, per width (median over seeds), and the fitted rate."""
 
     widths: list[int]
-    gaps: list[float]  # mean over seeds of the RMS gap over test points and recorded steps
+    gaps: list[float]  # median over seeds of the RMS gap over test points and recorded steps
     gaps_per_seed: list[list[float]]
     slope: float  # fitted exponent: gap ~ width^slope
     trajectories: dict[str, Any] = field(default_factory=dict)  # for plots: steps, limit and finite outputs
@@ -120,5 +120,5 @@ def finite_vs_limit(
             traj.setdefault("finite", {})[width] = outs_net
             traj.setdefault("limit", {})[width] = outs_lim
     gaps_per_seed = [results[w] for w in widths]
-    gaps = [float(np.mean(g)) for g in gaps_per_seed]
+    gaps = [float(np.median(g)) for g in gaps_per_seed]  # robust to one unlucky initialisation
     return ConvergenceResult(list(widths), gaps, gaps_per_seed, fit_rate(widths, gaps), traj)

@@ -87,6 +87,24 @@ class _GPPrior:
         return self.f[[self.index[k] for k in keys]]
 
 
+class _Memo:
+    """A given f_0, evaluated once per distinct input (it is fixed; a finite network costs a pass)."""
+
+    def __init__(self, fn: Callable[[Tensor], Tensor]) -> None:
+        self.fn, self.values = fn, {}
+
+    def __call__(self, x: Tensor) -> Tensor:
+        keys = [_key(row) for row in x]
+        fresh = [i for i, k in enumerate(keys) if k not in self.values]
+        if fresh:
+            vals = torch.as_tensor(self.fn(x[fresh]))
+            if vals.dim() != 2 or vals.shape[0] != len(fresh):
+                raise UserError(f"f0 must return shape (N, d_out) for N inputs, got {tuple(vals.shape)}")
+            for i, v in zip(fresh, vals, strict=True):
+                self.values[keys[i]] = v
+        return torch.stack([self.values[k] for k in keys])
+
+
 def _cholesky(mat: Tensor, jitter: float) -> Tensor:
     scale = float(mat.diagonal().abs().max()) if mat.numel() else 1.0
     eye = torch.eye(mat.shape[0], dtype=mat.dtype, device=mat.device)
@@ -142,7 +160,7 @@ class KernelSGD:
                 raise UserError(f"f0 must be 'zero', 'gp' or a callable, got {f0!r}")
             self._f0: Callable[[Tensor], Tensor] | None = _GPPrior(kernel, d_out, self._gen) if f0 == "gp" else None
         elif callable(f0):
-            self._f0 = f0
+            self._f0 = _Memo(f0)
         else:
             raise UserError(f"f0 must be 'zero', 'gp' or a callable, got {f0!r}")
         self.f0_kind = f0 if isinstance(f0, str) else "given"
