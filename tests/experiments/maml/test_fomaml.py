@@ -63,6 +63,7 @@ def test_meta_step_is_summed_first_order_gradient_with_clipping(synthetic_classe
         torch.testing.assert_close(p.detach(), b - 0.3 * scale * g, rtol=1e-6, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_limit_and_wide_sampled_net_agree_after_meta_training(synthetic_classes):
     """Same tasks, same SGD: the adapted width-n net sampled from the limit tracks the adapted limit,
     with a gap shrinking like sqrt(789 / n) (16x wider -> about 4x closer)."""
@@ -129,6 +130,7 @@ def test_mean_ci95():
     assert mean == 0.5 and ci == pytest.approx(1.96 * np.std([0.0, 1.0] * 50, ddof=1) / 10)
 
 
+@pytest.mark.slow
 def test_simulated_width_equals_sampled_width_under_fomaml(synthetic_classes):
     """The exact width-789 stand-in (--simulate) follows the sampled width-n net through meta-training."""
     sampler = TaskSampler(synthetic_classes(), ways=5, shots=1, queries=1, seed=4, dtype=torch.float64)
