@@ -36,8 +36,9 @@ def _synthetic(ctx) -> tuple[list[str], dict]:
     for spec in SYNTHETIC_MODELS:
         model = build_model(spec, len(words), seed=ctx.seed)
         stats = train_model(model, data, cfg, progress=False)
-        acc = evaluate_embeddings(model.embeddings(), words, questions)["accuracy"]
-        moved = embedding_movement(model, spec, ctx.seed)
+        emb = model.embeddings()
+        acc = evaluate_embeddings(emb, words, questions)["accuracy"]
+        moved = embedding_movement(emb, spec, ctx.seed)
         numbers[spec] = {"accuracy": acc, "loss": stats["loss"], "embedding_movement": moved}
         rows.append(f"| {spec} | {model.width} | {100 * acc:.1f} | {stats['loss']:.3f} | {moved:.3f} |")
         ctx.log(f"synthetic {spec}: analogy {100 * acc:.1f}%")

@@ -70,6 +70,7 @@ _run(Path({out!r}), checkpoint_every_batches=2)
 """
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill_is_exact(tmp_path, reference):
     """A real kill (SIGKILL, no cleanup) while training; the resumed run matches the reference."""
     ref_out, _ = reference

@@ -111,9 +111,10 @@ def validate(cfg: TrainConfig) -> None:
 
 
 def model_bytes(spec: str, vocab_size: int, dtype_bytes: int = 4) -> float:
-    """Peak bytes for training then evaluating ``spec``: emb + out + one normalized copy for analogies."""
+    """Peak bytes of ``spec``: the two V x n matrices (embeddings, output vectors) plus working memory.
+    The output vectors are freed before the embeddings are copied out for evaluation."""
     width = model_width(spec, vocab_size)
-    return 3.0 * vocab_size * width * dtype_bytes + OVERHEAD_BYTES
+    return 2.0 * vocab_size * width * dtype_bytes + OVERHEAD_BYTES
 
 
 def total_ram_bytes() -> float:
@@ -145,7 +146,7 @@ def parse_bytes(text: str) -> float:
 
 def largest_vocab_fitting(spec: str, limit_bytes: float, dtype_bytes: int = 4) -> int:
     """The largest vocabulary size whose ``spec`` model fits in ``limit_bytes`` (0 if none)."""
-    budget = (limit_bytes - OVERHEAD_BYTES) / (3.0 * dtype_bytes)
+    budget = (limit_bytes - OVERHEAD_BYTES) / (2.0 * dtype_bytes)
     if budget <= 0:
         return 0
     _, width = parse_model_spec(spec)

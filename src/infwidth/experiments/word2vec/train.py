@@ -29,6 +29,7 @@ from infwidth.experiments.word2vec.models import (
     cbow_update,
     initial_embeddings,
     model_width,
+    parse_model_spec,
 )
 
 CHECKPOINT = "checkpoint.pt"
@@ -257,10 +258,15 @@ def model_dir_name(spec: str) -> str:
     return spec.replace(":", "-")
 
 
-def embedding_movement(model: CBOWModel, spec: str, seed: int) -> float:
-    """||E_T - E_0||_F / ||E_0||_F: how far the embeddings (the learned features) moved."""
-    emb = model.embeddings()
-    e0 = initial_embeddings(spec, model.vocab_size, seed=seed, dtype=emb.dtype).to(emb.device)
+def embedding_movement(emb: torch.Tensor, spec: str, seed: int) -> float:
+    """||E_T - E_0||_F / ||E_0||_F: how far the embeddings (the learned features) moved.
+    For identity starts it is computed without allocating a second V x V matrix."""
+    _, width = parse_model_spec(spec)
+    if width is None:  # E_0 = I: ||E - I||^2 = ||E||^2 - 2 tr(E) + V
+        V = emb.shape[0]
+        sq = float(emb.double().pow(2).sum() - 2 * emb.diagonal().double().sum() + V)
+        return max(sq, 0.0) ** 0.5 / V**0.5
+    e0 = initial_embeddings(spec, emb.shape[0], seed=seed, dtype=emb.dtype).to(emb.device)
     return float(torch.linalg.norm(emb - e0) / torch.linalg.norm(e0))
 
 
@@ -374,10 +380,10 @@ def _run(cfg, out, data_dir, questions, resume, overwrite, memory_limit, device,
             desc=spec,
         )
         session_batches += stats.pop("batches_this_session")
-        stats["embedding_movement"] = embedding_movement(model, spec, cfg.seed)
-        model.out_rows = torch.empty(0)  # free the output vectors before evaluation allocates
+        model.out_rows = torch.empty(0)  # free the output vectors: peak memory stays two matrices
         emb = model.embeddings()
         del model
+        stats["embedding_movement"] = embedding_movement(emb, spec, cfg.seed)
         save_checkpoint({"words": data.words, "emb": emb.cpu(), "spec": spec}, mdir / VECTORS)
         stats["analogy"] = evaluate_embeddings(emb, data.words, questions)
         stats["vocab_size"] = data.vocab_size
