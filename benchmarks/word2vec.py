@@ -2,6 +2,12 @@
 
     python benchmarks/word2vec.py speed [--vocab 10000,30000] [--width 256] [--seconds 60]
     python benchmarks/word2vec.py batch [--batches 1,16,64,256,1024] [--model mup:64]
+    python benchmarks/word2vec.py compare --binary PATH/TO/word2vec [--vocab 10000] [--seconds 90]
+
+``compare`` runs the paper's C program (edwardjhu/TP4 ``Word2Vec/src/word2vec.c``, compiled by the
+user; it is not part of this repository) and this package side by side on the same normalized
+corpus and vocabulary, width 256 and the limit (the C code's ``-oh 1 -size 2V``), and reports
+words/s of both and their ratio: on a shared machine only same-time ratios mean anything.
 
 ``speed`` trains each case in a fresh subprocess (so peak RSS is per case) on a synthetic Zipf
 corpus with the paper's settings and reports words/s -- counted like word2vec.c, i.e. words read
@@ -87,6 +93,103 @@ def speed(args: argparse.Namespace) -> None:
         )
 
 
+def _ours_on_corpus(spec: str, ids_path: str, batch: int, seconds: float, threads: int) -> dict:
+    """Words/s of our trainer on saved word ids (words read, before subsampling, like word2vec.c)."""
+    import numpy as np
+    import torch
+
+    from infwidth.experiments.word2vec.config import TrainConfig
+    from infwidth.experiments.word2vec.models import build_model, cbow_update
+    from infwidth.experiments.word2vec.train import (
+        CorpusData,
+        epoch_stream,
+        learning_rate,
+        make_batch,
+    )
+
+    torch.set_num_threads(threads)
+    z = np.load(ids_path)
+    data = CorpusData([str(i) for i in range(len(z["keep"]))], z["counts"], z["ids"], z["keep"], z["neg_cdf"])
+    cfg = TrainConfig(batch_size=batch)
+    kept, pos = epoch_stream(data, 0, 0)
+    model = build_model(spec, data.vocab_size)
+    start = None
+    for b in range(len(kept) // batch):
+        lo, hi = b * batch, (b + 1) * batch
+        ctx, mask, tgt, neg = make_batch(kept, lo, hi, cfg, data.neg_cdf, np.random.default_rng([0, b]))
+        lr = learning_rate(cfg, int(pos[lo]), len(data.ids))
+        cbow_update(model, *(torch.from_numpy(x) for x in (ctx, mask, tgt, neg)), lr, cfg.weight_decay)
+        if start is None:
+            start, first = time.perf_counter(), int(pos[hi])
+        elif time.perf_counter() - start >= seconds:
+            break
+    elapsed = time.perf_counter() - start
+    return {"words_per_s": (int(pos[hi]) - first) / elapsed,
+            "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9}
+
+
+def _c_words_per_s(cmd: list[str], seconds: float) -> float:
+    """Run word2vec.c, timestamp its progress lines (word counts every 500k words), stop it."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, bufsize=1)
+    marks = []
+    t_end = None
+    try:
+        for line in proc.stdout:
+            parts = line.split("\t")
+            if len(parts) == 4:
+                marks.append((time.perf_counter(), int(parts[2])))
+                if t_end is None:
+                    t_end = time.perf_counter() + seconds
+                elif time.perf_counter() >= t_end and len(marks) >= 3:
+                    break
+    finally:
+        proc.kill()
+        proc.wait()
+    if len(marks) < 2:
+        raise SystemExit("word2vec.c printed fewer than two progress lines; raise --seconds")
+    (t0, w0), (t1, w1) = marks[0], marks[-1]
+    return (w1 - w0) / (t1 - t0)
+
+
+def compare(args: argparse.Namespace) -> None:
+    import os
+    import tempfile
+
+    import numpy as np
+
+    from infwidth.datasets import data_root
+    from infwidth.experiments.word2vec.config import TrainConfig
+    from infwidth.experiments.word2vec.corpus import normalized_chunks
+    from infwidth.experiments.word2vec.train import prepare_data
+
+    tmp = tempfile.mkdtemp(prefix="w2v-compare-")
+    text = os.path.join(tmp, "corpus.txt")
+    with open(text, "w") as fh:
+        for chunk in normalized_chunks(data_root(args.data), args.chars):
+            fh.write(chunk)
+    # a min-count giving about --vocab words (word2vec.c adds </s>, which never occurs in one line)
+    probe = prepare_data(TrainConfig(max_chars=args.chars, min_count=1), args.data)
+    min_count = int(probe.counts[min(args.vocab, len(probe.counts)) - 1])
+    data = prepare_data(TrainConfig(max_chars=args.chars, min_count=min_count), args.data)
+    V = data.vocab_size
+    ids_path = os.path.join(tmp, "ids.npz")
+    np.savez(ids_path, ids=data.ids, counts=data.counts, keep=data.keep, neg_cdf=data.neg_cdf)
+    print(f"# corpus: first {args.chars:,} characters, min-count {min_count}, V = {V:,} (+ </s> in the C code); "
+          f"C threads {args.c_threads}, ours 1 thread, batch {args.batch}, {args.seconds:.0f} s per case")
+    print("| model | word2vec.c words/s | ours words/s | ours / C | our peak RSS GB |")
+    print("|---|---|---|---|---|")
+    base = [args.binary, "-train", text, "-output", os.path.join(tmp, "vec"), "-window", "8", "-negative", "25",
+            "-sample", "1e-4", "-threads", str(args.c_threads), "-binary", "1", "-iter", "1", "-wd", "0.001",
+            "-alpha", "0.05", "-min-count", str(min_count)]
+    for name, spec, extra in (("width 256", "mup:256", ["-size", "256"]),
+                              (f"limit (C: width 2V = {2 * (V + 1):,})", "limit", ["-size", str(2 * (V + 1)), "-oh", "1"])):
+        c = _c_words_per_s(base + extra, args.seconds)
+        cmd = [sys.executable, __file__, "_ours", spec, ids_path, str(args.batch), str(args.seconds), "1"]
+        ours = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1])
+        print(f"| {name} | {c:,.0f} | {ours['words_per_s']:,.0f} | {ours['words_per_s'] / c:.2f} | "
+              f"{ours['peak_rss_gb']:.2f} |", flush=True)
+
+
 def _agreement(a, b, top: int = 300) -> float:
     import torch
 
@@ -140,6 +243,10 @@ def batch_quality(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "_ours":
+        spec, ids_path, batch, seconds, threads = sys.argv[2:7]
+        print(json.dumps(_ours_on_corpus(spec, ids_path, int(batch), float(seconds), int(threads))))
+        return
     if len(sys.argv) > 1 and sys.argv[1] == "_case":
         spec, vocab, batch, seconds, threads = sys.argv[2:7]
         print(json.dumps(_speed_case(spec, int(vocab), int(batch), float(seconds), int(threads))))
@@ -160,8 +267,16 @@ def main() -> None:
     q.add_argument("--chars", type=int, default=4_000_000)
     q.add_argument("--epochs", type=int, default=1)
     q.add_argument("--threads", type=int, default=1)
+    c = sub.add_parser("compare")
+    c.add_argument("--binary", required=True, help="the paper's word2vec program, compiled")
+    c.add_argument("--data", default=None, help="data directory (default: $INFWIDTH_DATA)")
+    c.add_argument("--chars", type=int, default=30_000_000)
+    c.add_argument("--vocab", type=int, default=10000)
+    c.add_argument("--batch", type=int, default=256)
+    c.add_argument("--seconds", type=float, default=90.0)
+    c.add_argument("--c-threads", type=int, default=2)
     args = p.parse_args()
-    speed(args) if args.mode == "speed" else batch_quality(args)
+    {"speed": speed, "batch": batch_quality, "compare": compare}[args.mode](args)
 
 
 if __name__ == "__main__":
