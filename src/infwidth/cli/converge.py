@@ -63,7 +63,7 @@ def converge(
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON on stdout."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run in OUT."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a different run in OUT."),
-    device: str = typer.Option("cpu", "--device", help="torch device (auto, cpu, cuda); small tensors: cpu is best."),
+    device: str = typer.Option("cpu", "--device", help="torch device: cpu (default; these tensors are tiny), auto, cuda."),
 ) -> None:
     """Train finite muP nets of many widths and the muP limit on one task; fit the rate |f_n - f_inf| ~ n^slope."""
     import json
@@ -80,8 +80,11 @@ def converge(
     from infwidth.runs import atomic_write_json, prepare_out_dir, seed_everything, write_run_record
 
     cfg = ConvergenceConfig(model=model, depth=depth, steps=steps, widths=parse_widths(widths), seeds=seeds,
-                            lr=None if lr == "auto" else _parse_lr(lr), seed=seed).check()
-    resolve_device(device)  # validates the name; the small problems here run on the CPU
+                            lr=None if lr == "auto" else _parse_lr(lr), seed=seed, device=device).check()
+    try:
+        resolve_device(device)
+    except (RuntimeError, ValueError):
+        raise UserError(f"unknown --device {device!r}; use cpu, auto or cuda") from None
     config = {**cfg.__dict__, "widths": list(cfg.widths)}
     out_dir, resuming = prepare_out_dir(out, config, resume=resume, overwrite=overwrite)
     partial_path = out_dir / "partial.json"

@@ -72,8 +72,9 @@ The exact finite-width simulator of the 1-hidden-layer linear net (a width-(d+d_
 **muP vs NTP** on one task (ReLU, 1 hidden layer, lr {contrast.config['lr']}, {contrast.config['steps']} steps):
 the last-layer feature kernel moves by {mup[0]:.2f} .. {mup[-1]:.2f} (relative) in muP at every width
 (slope {contrast.slopes['mup']:.2f}; the muP limit predicts {contrast.limit_movement:.2f}), and by
-{ntp[0]:.1e} .. {ntp[-1]:.1e} in NTP (slope {contrast.slopes['ntp']:.2f}); the activations themselves move
-with slope {contrast.feature_slopes['ntp']:.2f} in NTP (theory -1/2) and {contrast.feature_slopes['mup']:.2f} in muP.
+{ntp[0]:.1e} .. {ntp[-1]:.1e} in NTP (slope {contrast.slopes['ntp']:.2f}: the kernel's first-order change
+averages out, so ~1/n, inside the O(n^-1/2) bound); the activations themselves move with slope
+{contrast.feature_slopes['ntp']:.2f} in NTP (theory -1/2) and {contrast.feature_slopes['mup']:.2f} in muP.
 Rerun: `infwidth converge --model MODEL --out DIR` (one model) or `infwidth tour --only feature_learning`.
 """
     return SectionResult(TITLE, markdown, numbers, [conv_png, contrast_png])

@@ -41,6 +41,7 @@ class ConvergenceConfig:
     lr: float | None = None  # None: 0.5 for the 1-hidden-layer models, 0.2 for linear-deep
     batch: int = 4
     seed: int = 0
+    device: str = "cpu"  # tiny tensors: the CPU is usually fastest; "auto" picks a GPU when present
 
     def check(self) -> ConvergenceConfig:
         if self.model not in MODELS:
@@ -64,36 +65,40 @@ class ConvergenceConfig:
         return self
 
 
-def make_task(model: str, seed: int, dtype: torch.dtype = torch.float64) -> tuple[torch.Tensor, ...]:
+def make_task(model: str, seed: int, dtype: torch.dtype = torch.float64,
+              device: torch.device | str | None = None) -> tuple[torch.Tensor, ...]:
     """16 training points and 9 held-out inputs: 1-D ``sin 3x`` for the nonlinear models (two
     directions for the quadrature: exact to ~1e-13 for tanh), a 2-D linear-ish task otherwise."""
     gen = torch.Generator().manual_seed(int(seed))
     if model in ("relu1", "tanh1"):
         x = 2 * torch.rand(16, 1, generator=gen, dtype=dtype) - 1
-        return x, torch.sin(3 * x), torch.linspace(-1, 1, 9, dtype=dtype)[:, None]
-    x = torch.randn(16, 2, generator=gen, dtype=dtype) / math.sqrt(2)
-    y = x @ torch.tensor([[1.0], [-0.5]], dtype=dtype) + 0.3 * torch.sin(2 * x[:, :1])
-    return x, y, torch.randn(9, 2, generator=gen, dtype=dtype) / math.sqrt(2)
+        task = (x, torch.sin(3 * x), torch.linspace(-1, 1, 9, dtype=dtype)[:, None])
+    else:
+        x = torch.randn(16, 2, generator=gen, dtype=dtype) / math.sqrt(2)
+        y = x @ torch.tensor([[1.0], [-0.5]], dtype=dtype) + 0.3 * torch.sin(2 * x[:, :1])
+        task = (x, y, torch.randn(9, 2, generator=gen, dtype=dtype) / math.sqrt(2))
+    return tuple(t.to(device) for t in task)
 
 
 def _runners(cfg: ConvergenceConfig, task: tuple[torch.Tensor, ...]) -> tuple[Trajectory, dict, Callable]:
     """The limit trajectory, facts about how it was computed, and ``finite(width, seed) -> Trajectory``."""
     x, y, ex = task
+    dev = x.device
     args = (x, y, cfg.lr, cfg.steps, cfg.batch, ex)
     if cfg.model == "linear1":
-        lim = LinearMupLimit(x.shape[1], y.shape[1])
-        finite_base = LinearMupLimit(x.shape[1], y.shape[1])
+        lim = LinearMupLimit(x.shape[1], y.shape[1], device=dev)
+        finite_base = LinearMupLimit(x.shape[1], y.shape[1], device=dev)
         ref = train_module(lim, *args)
         info = {"method": "exact (width d+d_o)", "finite": "exact G-simulator (equal to the real net)"}
         return ref, info, lambda n, s: train_module(finite_base.simulate(n, s), *args)
     if cfg.model == "linear-deep":
-        lim = DeepLinearMupLimit(x.shape[1], y.shape[1], cfg.depth)
+        lim = DeepLinearMupLimit(x.shape[1], y.shape[1], cfg.depth, device=dev)
         ref = lim.train(*args)
         info = {"method": "TP bookkeeping (exact)", "basis_size": lim.basis_size,
                 "finite": "lazily sampled Gaussian hidden matrices (exact in law)"}
         return ref, info, lambda n, s: lim.simulate(n, s, *args)
     phi = "relu" if cfg.model == "relu1" else "tanh"
-    lim = MeanFieldLimit(x.shape[1], y.shape[1], phi)
+    lim = MeanFieldLimit(x.shape[1], y.shape[1], phi, device=dev)
     ref = lim.train(*args)
     info = {"method": ref.method, "nodes": ref.nodes, "order": ref.order,
             "limit_f_error": ref.f_error, "limit_kernel_error": ref.kernel_error}
@@ -140,8 +145,11 @@ def run_convergence(
     """
     cfg.check()
     start = time.perf_counter()
-    task = make_task(cfg.model, cfg.seed)
+    from infwidth.device import resolve_device
+
+    task = make_task(cfg.model, cfg.seed, device=resolve_device(cfg.device))
     ref, info, finite = _runners(cfg, task)
+    ref = Trajectory(ref.f.cpu(), ref.kernel.cpu())
     knorm = torch.linalg.matrix_norm(ref.kernel)  # (T+1,)
     f_err, k_err = [], []
     done = done or {}
@@ -156,8 +164,9 @@ def run_convergence(
         k_sq = torch.zeros(cfg.steps + 1, dtype=torch.float64)
         for s in range(cfg.seeds):
             traj = finite(n, cfg.seed * 100_003 + s)
-            f_sq += ((traj.f - ref.f) ** 2).mean(dim=(1, 2)).cpu()
-            k_sq += (torch.linalg.matrix_norm(traj.kernel - ref.kernel) / knorm).cpu() ** 2
+            traj = Trajectory(traj.f.cpu(), traj.kernel.cpu())
+            f_sq += ((traj.f - ref.f) ** 2).mean(dim=(1, 2))
+            k_sq += (torch.linalg.matrix_norm(traj.kernel - ref.kernel) / knorm) ** 2
             if progress is not None:
                 progress(1)
         f_err.append((f_sq / cfg.seeds).sqrt().tolist())
@@ -182,7 +191,7 @@ def plot_convergence(results: Sequence[ConvergenceResult], path: str | Path) -> 
     """Log-log plot of the output and feature-kernel gaps against width, with the fitted lines."""
     from infwidth.plotting import plt, save_figure
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
     for res in results:
         w = np.asarray(res.widths, float)
         label = res.config["model"] + (f" (L={res.config['depth']})" if res.config["model"] == "linear-deep" else "")
@@ -190,8 +199,8 @@ def plot_convergence(results: Sequence[ConvergenceResult], path: str | Path) -> 
                                      (axes[1], res.kernel_error, res.kernel_slope, res.kernel_intercept)):
             line = ax.loglog(w, err, "o", label=f"{label}: slope {slope:.2f}")[0]
             ax.loglog(w, np.exp(icpt) * w**slope, "-", color=line.get_color(), alpha=0.6)
-    axes[0].set_title("output gap |f_n - f_inf| (RMS, last step)")
-    axes[1].set_title("feature-kernel gap ||K_n - K_inf||_F / ||K_inf||_F (max over steps)")
+    axes[0].set_title("output gap |f_n - f_inf| (RMS, last step)", fontsize=10)
+    axes[1].set_title("kernel gap ||K_n - K_inf|| / ||K_inf|| (max over steps)", fontsize=10)
     for ax in axes:
         ax.set_xlabel("width n")
         ax.grid(True, which="both", alpha=0.3)

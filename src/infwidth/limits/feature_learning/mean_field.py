@@ -137,6 +137,7 @@ class MeanFieldLimit:
         max_nodes: int = 2_000_000,
         seed: int = 0,
         estimate_error: bool = True,
+        rule: str = "trapezoid",
     ) -> MeanFieldRun:
         """Run the limit's SGD; outputs and feature kernels on ``eval_x`` at every step.
 
@@ -144,6 +145,8 @@ class MeanFieldLimit:
         (``samples`` particles in ``replicas`` independent groups; ``max_se`` makes a larger
         standard error an error), "sphere" (relu/identity over <= 3 directions, by homogeneity), or
         "auto". Quadrature runs report ``f_error``/``kernel_error``: the change from order 2q/3 to q.
+        ``rule``: "trapezoid" (default: q equispaced points on [-8, 8] per direction) or "hermite"
+        (Gauss-Hermite; always used for the identity, where it is exact).
         """
         check_data(x, y, self.d_in, self.d_out, batch, steps)
         check_inputs(eval_x, self.d_in, "muP limit")
@@ -159,6 +162,9 @@ class MeanFieldLimit:
                 method = "sphere"
             else:
                 method = "quadrature" if isinstance(self.nonlinearity, str) and q**dims <= max_nodes else "mc"
+        if rule not in ("trapezoid", "hermite"):
+            raise UserError(f"unknown quadrature rule {rule!r}; use 'trapezoid' or 'hermite'")
+        self._rule = rule
         if method == "quadrature":
             if isinstance(order, bool) or (order is not None and (not isinstance(order, int) or order < 1)):
                 raise UserError(f"quadrature order must be a positive integer, got {order!r}")
@@ -214,7 +220,7 @@ class MeanFieldLimit:
     def _gauss_hermite(self, m: int, q: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         import numpy as np
 
-        if self.nonlinearity == "identity":  # polynomial integrands: Gauss-Hermite is exact
+        if self.nonlinearity == "identity" or getattr(self, "_rule", "trapezoid") == "hermite":
             nodes, weights = np.polynomial.hermite_e.hermegauss(q)  # for N(0, 1), weights sum sqrt(2 pi)
         else:
             nodes = np.linspace(-8.0, 8.0, q)  # N(0,1) mass beyond 8 is ~1e-15
