@@ -9,7 +9,7 @@ from PIL import Image
 
 from infwidth.errors import UserError
 from infwidth.experiments.word2vec.analogy import Analogies
-from infwidth.experiments.word2vec.pca import loo_centroid_accuracy, pca_2d, plot_states_cities
+from infwidth.experiments.word2vec.pca import loo_similarity_accuracy, pca_2d, plot_states_cities
 from infwidth.experiments.word2vec.places import (
     candidates_from_analogies,
     candidates_from_places,
@@ -37,11 +37,27 @@ def test_separation_measure():
     rng = np.random.default_rng(1)
     labels = np.array([False] * 30 + [True] * 30)
     apart = rng.standard_normal((60, 10)) * 0.3 + np.where(labels[:, None], 1.0, -1.0)
-    assert loo_centroid_accuracy(apart, labels) == 1.0
-    mixed = rng.standard_normal((60, 10))
-    assert loo_centroid_accuracy(mixed, labels) < 0.75
+    apart -= apart.mean(axis=0)
+    assert loo_similarity_accuracy(apart, labels) == 1.0
+    mixed = rng.standard_normal((60, 2))
+    assert 0.25 < loo_similarity_accuracy(mixed - mixed.mean(axis=0), labels) < 0.75
     with pytest.raises(UserError):
-        loo_centroid_accuracy(mixed[:31], labels[:31])
+        loo_similarity_accuracy(mixed[:31], labels[:31])
+
+
+def test_full_space_separation_is_unbiased_for_orthonormal_vectors():
+    labels = np.array([False] * 20 + [True] * 20)
+    one_hot = np.eye(40)
+    assert loo_similarity_accuracy(one_hot, labels) == 0.5
+    # a Euclidean leave-one-out nearest-centroid rule would score 0 here: own centroid of the
+    # other 19 is at squared distance 1 + 1/19, the other class's at 1 + 1/20
+    rng = np.random.default_rng(2)
+    wide = rng.standard_normal((40, 4000))
+    wide /= np.linalg.norm(wide, axis=1, keepdims=True)
+    assert 0.25 < loo_similarity_accuracy(wide, labels) < 0.75
+    apart = wide + np.where(labels[:, None], 0.05, -0.05)
+    apart /= np.linalg.norm(apart, axis=1, keepdims=True)
+    assert loo_similarity_accuracy(apart, labels) == 1.0
 
 
 def _world(seed: int = 0):
