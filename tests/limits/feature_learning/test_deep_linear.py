@@ -40,6 +40,20 @@ def test_initial_kernel_closed_form():
         assert (run.kernel[2] - run.kernel[0]).abs().max() > 0.1
 
 
+@pytest.mark.parametrize("depth", [1, 2, 3, 4])
+def test_first_step_closed_form(depth):
+    """From f_0 = 0 one step gives f_1(xi) = -eta sum_i chi_i Theta(xi, xi_i) with every layer adding
+    one term: Theta / <xi, xi_i> = sv^2 sw^{2(L-1)} + (L-1) su^2 sv^2 sw^{2(L-2)} + su^2 sw^{2(L-1)}.
+    Dropping the Zdot term would change the hidden layers' share, so this checks it."""
+    g = torch.Generator().manual_seed(0)
+    x, y, ex = (torch.randn(s, generator=g, dtype=F64) for s in ((3, 3), (3, 1), (4, 3)))
+    su, sw, sv, eta = 1.3, 0.8, 0.6, 0.37
+    run = DeepLinearMupLimit(3, 1, depth, su, sw, sv).train(x, y, eta, 1, 3, ex)
+    theta = sv**2 * sw ** (2 * (depth - 1)) + (depth - 1) * su**2 * sv**2 * sw ** (2 * (depth - 2)) + su**2 * sw ** (2 * (depth - 1))
+    chi = -y / 3  # mean squared error over the batch of 3, f_0 = 0
+    assert torch.allclose(run.f[1], -eta * theta * (ex @ x.T) @ chi, atol=1e-14)
+
+
 @pytest.mark.parametrize("depth", [2, 3])
 def test_wide_finite_networks_converge_to_the_limit(depth):
     x, y, ex = _data(seed=2)

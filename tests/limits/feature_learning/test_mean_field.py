@@ -20,11 +20,11 @@ def _data(seed=0, n=8, d=2, d_o=1):
             torch.randn(5, d, generator=g, dtype=F64))
 
 
-@pytest.mark.parametrize("method", ["quadrature", "sphere"])
-def test_identity_limit_is_the_exact_linear_limit(method):
-    x, y, ex = _data(d=2, d_o=1)
-    run = MeanFieldLimit(2, 1, "identity", sigma_u=1.2, sigma_v=0.8).train(x, y, 0.4, 7, 3, ex, method=method, order=8)
-    ref = train_module(LinearMupLimit(2, 1, sigma_u=1.2, sigma_v=0.8), x, y, 0.4, 7, 3, ex)
+@pytest.mark.parametrize("method, d_o", [("quadrature", 1), ("sphere", 1), ("quadrature", 2)])
+def test_identity_limit_is_the_exact_linear_limit(method, d_o):
+    x, y, ex = _data(d=2, d_o=d_o)
+    run = MeanFieldLimit(2, d_o, "identity", sigma_u=1.2, sigma_v=0.8).train(x, y, 0.4, 7, 3, ex, method=method, order=8)
+    ref = train_module(LinearMupLimit(2, d_o, sigma_u=1.2, sigma_v=0.8), x, y, 0.4, 7, 3, ex)
     assert torch.allclose(run.f, ref.f, atol=1e-12)
     assert torch.allclose(run.kernel, ref.kernel, atol=1e-12)
 

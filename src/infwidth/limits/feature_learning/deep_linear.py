@@ -109,7 +109,7 @@ class _HiddenMatrix:
         own_in.append(rows)
         own_idx.append(new)
         out = _pad(zdot, basis.size)
-        out[torch.arange(rows.shape[0]), new] += 1.0
+        out[torch.arange(rows.shape[0], device=out.device), new] += 1.0
         return out
 
     def forward(self, basis: _Basis, x: torch.Tensor) -> torch.Tensor:
