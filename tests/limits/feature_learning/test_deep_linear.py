@@ -44,7 +44,7 @@ def test_initial_kernel_closed_form():
 def test_first_step_closed_form(depth):
     """From f_0 = 0 one step gives f_1(xi) = -eta sum_i chi_i Theta(xi, xi_i) with every layer adding
     one term: Theta / <xi, xi_i> = sv^2 sw^{2(L-1)} + (L-1) su^2 sv^2 sw^{2(L-2)} + su^2 sw^{2(L-1)}.
-    Dropping the Zdot term would change the hidden layers' share, so this checks it."""
+    For L >= 2 the first layer's term reaches f only through Zdot, so this checks it."""
     g = torch.Generator().manual_seed(0)
     x, y, ex = (torch.randn(s, generator=g, dtype=F64) for s in ((3, 3), (3, 1), (4, 3)))
     su, sw, sv, eta = 1.3, 0.8, 0.6, 0.37
