@@ -199,3 +199,31 @@ def test_manifest_coverage_on_text8_like_prefix():
     assert a.coverage(set(vocab.words[:30_000])) == 11_911
     res = evaluate_analogies(torch.randn(len(vocab), 16), vocab, a)
     assert res["total"]["evaluated"] == 16_242 and res["total"]["accuracy"] < 0.01
+
+
+def test_agrees_with_gensim_when_installed(tmp_path):
+    """Same per-section counts as gensim's ``evaluate_word_analogies`` on planted, noisy vectors."""
+    gensim_models = pytest.importorskip("gensim.models")
+    from infwidth.experiments.word2vec.export import save_word2vec
+
+    q = load_analogies()
+    rng = np.random.default_rng(0)
+    vec: dict[str, np.ndarray] = {}
+    for _, qs in q.sections:
+        offset = 0.8 * rng.standard_normal(50)
+        for a, b, c, d in qs:
+            for x, y in ((a, b), (c, d)):
+                vec.setdefault(x, rng.standard_normal(50))
+                vec.setdefault(y, vec[x] + offset + 1.3 * rng.standard_normal(50))
+    words = [w for w in vec if w not in ("athens", "walking", "boy")] + [f"pad{i}" for i in range(500)]
+    emb = np.stack([vec[w] if w in vec else rng.standard_normal(50) for w in words]).astype(np.float32)
+    mine = evaluate_analogies(emb, words, q)
+    kv = gensim_models.KeyedVectors.load_word2vec_format(str(save_word2vec(tmp_path / "v.txt", words, emb)))
+    qfile = tmp_path / "q.txt"
+    qfile.write_bytes(lzma.open(analogy_path()).read())
+    _, sections = kv.evaluate_word_analogies(str(qfile), restrict_vocab=10**9, case_insensitive=True)
+    theirs = {s["section"]: (len(s["correct"]), len(s["correct"]) + len(s["incorrect"])) for s in sections}
+    for name, score in mine["sections"].items():
+        assert (score["correct"], score["evaluated"]) == theirs[name]
+    assert (mine["total"]["correct"], mine["total"]["evaluated"]) == theirs["Total accuracy"]
+    assert 0.3 < mine["total"]["accuracy"] < 0.9
