@@ -38,26 +38,11 @@ def parse_positive(text: str, what: str) -> float:
 def build_parametrization(
     preset: str | None, depth: int | None, a: str | None, b: str | None, c: str | None, s: str | None
 ):  # -> Parametrization
-    """The parametrization from ``--preset`` (with ``--depth``, ``--c``, ``--s``) or ``--a/--b/--c``."""
-    from infwidth.parametrizations import from_exponents
-    from infwidth.parametrizations import preset as make_preset
+    """The parametrization from ``--preset`` (with ``--depth``, ``--c``, ``--s``) or ``--a/--b/--c``,
+    with exactly the rules (and messages) of ``infwidth classify``."""
+    from infwidth.cli.classify import build
 
-    if preset and (a or b):
-        raise UserError("give either --preset or --a/--b, not both")
-    if preset:
-        if depth is None:
-            raise UserError("--preset needs --depth L (number of hidden layers)")
-        return make_preset(preset, depth, c=c, s=s)
-    if not (a and b):
-        raise UserError("give --preset NAME --depth L, or --a A1,..,A(L+1) --b B1,..,B(L+1) --c C")
-    if s is not None:
-        raise UserError("--s applies to --preset up only; drop it with --a/--b")
-    if c is None:
-        raise UserError("--a/--b need --c C (the SGD learning-rate exponent)")
-    p = from_exponents(a=[x.strip() for x in a.split(",")], b=[x.strip() for x in b.split(",")], c=c, name="abc")
-    if depth is not None and depth != p.depth:
-        raise UserError(f"--depth {depth} disagrees with {p.depth + 1} exponents in --a; drop --depth or fix --a/--b")
-    return p
+    return build(preset, None if depth is None else str(depth), c, s, a, b)
 
 
 @app.command("coordcheck")
@@ -143,7 +128,7 @@ def coordcheck(
     from infwidth.runs import atomic_write_json
 
     atomic_write_json(out_dir / "coordcheck.json", result)
-    summary = {k: result[k] for k in ("passed", "tolerance_rule", "quantities", "divergences", "plots")}
+    summary = {k: result[k] for k in ("passed", "tested", "tolerance_rule", "quantities", "divergences", "plots")}
     write_run_record(out_dir, config, results=summary)
     if as_json:
         print(json.dumps(jsonable(summary), indent=2))
@@ -152,7 +137,10 @@ def coordcheck(
         typer.echo(format_table(cc))
         for d in cc.divergences:
             typer.echo(f"diverged: {d}")
-        typer.echo(f"{'PASS' if cc.passed else 'FAIL'} ({result['tolerance_rule']}); results in {out_dir}")
+        if result["tested"] == 0:
+            typer.echo("no quantity could be tested: the classification predicts no exponents for this parametrization")
+        verdict = "PASS" if cc.passed else "FAIL"
+        typer.echo(f"{verdict}: {result['tested']} quantities tested ({result['tolerance_rule']}); results in {out_dir}")
         for f in figures:
             typer.echo(f"plot: {f}")
     if not cc.passed:

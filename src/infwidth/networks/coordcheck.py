@@ -48,7 +48,8 @@ def predicted_sizes(
     (init, and one update with the readout still at its init size). From step 2 on the backward
     vector has the size of the *updated* readout, ``n^{-min(a_{L+1}+b_{L+1}, 2a_{L+1}+c)}``
     (SGD): we reuse the one-update formula with ``a_{L+1}+b_{L+1}`` replaced by that minimum.
-    Unstable parametrizations compound their blow-up step after step: no prediction after step 1.
+    Unstable parametrizations compound their blow-up step after step: no prediction after step 1;
+    none at all when ``p`` is not stable at initialization.
     ``h_t, x_t`` (t >= 1) are predicted as the larger of the init size and the change.
     """
     from infwidth.parametrizations.classify import classify, predicted_exponents
@@ -60,7 +61,11 @@ def predicted_sizes(
         from infwidth.networks.mlp import abc_adam_exponents
 
         kw["adam_c"] = tuple(adam_c) if adam_c is not None else abc_adam_exponents(p)
-    one = predicted_exponents(p, **kw)
+    names = quantity_names(p.depth)
+    try:
+        one = predicted_exponents(p, **kw)
+    except UserError:  # not stable at init: the classification predicts no exponents
+        return {(t, q): None for t in range(steps + 1) for q in names}
     later: dict[str, Fraction] | None = None
     stable = classify(p, adam_c=kw.get("adam_c")).stable
     if stable:
@@ -70,8 +75,6 @@ def predicted_sizes(
             b_out = gamma - p.a[-1]  # readout already moved: backward vector ~ n^{-gamma}
             shifted = Parametrization(a=p.a, b=p.b[:-1] + (b_out,), c=p.c, sigma=p.sigma)
             later = predicted_exponents(shifted, **kw)
-    depth = p.depth
-    names = quantity_names(depth)
     out: dict[tuple[int, str], Fraction | None] = {}
     for t in range(steps + 1):
         source = None if t == 0 else (one if t == 1 else later)
@@ -345,6 +348,7 @@ class CoordCheck:
             "config": self.config,
             "parametrization": self.parametrization.as_dict(),
             "passed": self.passed,
+            "tested": sum(r.status in ("pass", "fail") for r in self.rows()),
             "tolerance_rule": f"|fitted - predicted| <= {self.base_tolerance} + {NOISE_FACTOR} x seed standard error",
             "quantities": [r.as_dict() for r in self.rows()],
             "divergences": [vars(d) | {"message": str(d)} for d in self.divergences],
