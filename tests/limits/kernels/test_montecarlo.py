@@ -25,9 +25,10 @@ def test_closed_forms_match_monte_carlo_at_width_1024(name: str) -> None:
     assert relative_frobenius(mc.ntk, exact.ntk) < 0.04
 
 
-@pytest.mark.parametrize("name", ["relu", "erf"])
+@pytest.mark.parametrize("name", ["relu"])
 def test_deep_kernels_match_monte_carlo_at_width_1024(name: str) -> None:
-    """Depth 3 (the recursion through hidden n x n layers), 24 networks."""
+    """Depth 3 (the recursion through hidden n x n layers), 24 networks (erf's depth recursion is
+    checked against brute-force integration in test_closed_forms)."""
     x, y = _inputs(6), _inputs(5, seed=1)
     kw = dict(depth=3, nonlinearity=name, w_std=1.4, b_std=0.3)
     exact = mlp_kernels(x, y, **kw)
