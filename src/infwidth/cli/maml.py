@@ -69,6 +69,7 @@ def eval_cmd(
     test_steps: int = typer.Option(None, "--test-steps", help="Re-evaluate with this many inner steps."),
     test_batches: int = typer.Option(None, "--test-batches", help="Meta-test meta-batches when re-evaluating."),
     plot: Path = typer.Option(None, "--plot", help="Save accuracy-vs-width PNG here (limit and baselines as lines)."),
+    paper: bool = typer.Option(False, "--paper", help="Overlay the paper's finite-width accuracies on the plot."),
     data: str = typer.Option(None, "--data", help="Data directory (default: $INFWIDTH_DATA)."),
     device: str = typer.Option("auto", "--device", help="torch device: auto, cpu, cuda, ..."),
 ) -> None:
@@ -86,4 +87,7 @@ def eval_cmd(
     for r in rows:
         typer.echo(f"| {r['label']} | {len(r['seeds'])} | {100 * r['acc']:.2f} +- {100 * r['ci95']:.2f} |")
     if plot is not None:
-        typer.echo(f"plot: {plot_summary(rows, plot)}")
+        from infwidth.experiments.maml.models import PAPER_ACCURACY
+
+        reference = PAPER_ACCURACY["finite"] if paper else None
+        typer.echo(f"plot: {plot_summary(rows, plot, reference=reference)}")

@@ -202,15 +202,14 @@ def plot_summary(rows: list[dict[str, Any]], path: Path, reference: dict[str, fl
     if finite:
         ax.errorbar([r["width"] for r in finite], [100 * r["acc"] for r in finite],
                     yerr=[100 * r["ci95"] for r in finite], marker="o", capsize=3, label="finite muP width")
-    styles = iter(["-", "--", ":", "-."] * 3)
-    for r in rows:
-        if r["model"] == "mup" and r["width"] is not None:
-            continue
-        y = 100 * r["acc"]
-        line = ax.axhline(y, linestyle=next(styles), label=f"{r['label']} ({y:.1f}%)")
-        ax.axhspan(y - 100 * r["ci95"], y + 100 * r["ci95"], color=line.get_color(), alpha=0.12)
+    lines = [r for r in rows if not (r["model"] == "mup" and r["width"] is not None)]
+    for i, r in enumerate(lines):
+        y, color = 100 * r["acc"], f"C{i + 1}"
+        ax.axhline(y, linestyle=["-", "--", ":", "-."][i % 4], color=color, label=f"{r['label']} ({y:.1f}%)")
+        ax.axhspan(y - 100 * r["ci95"], y + 100 * r["ci95"], color=color, alpha=0.12)
     if reference:
-        ax.scatter(list(reference), [v for v in reference.values()], marker="x", color="grey", label="paper")
+        ax.scatter(list(reference), list(reference.values()), marker="x", color="grey",
+                   label="paper, finite widths (10,000 meta-batches)")
     ax.set_xscale("log", base=2)
     ax.set_xlabel("width n")
     ax.set_ylabel("meta-test accuracy (%)")

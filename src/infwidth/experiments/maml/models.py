@@ -37,6 +37,12 @@ PRESETS: dict[int, Preset] = {
 }
 LIMIT_PRESET = PRESETS[512]
 
+# The paper's meta-test accuracies (%), SPEC section 6, for comparison in plots and docs only.
+PAPER_ACCURACY = {
+    "finite": {2: 55.34, 8: 64.54, 32: 66.21, 128: 66.31, 512: 66.43, 2048: 66.36, 8192: 66.41},
+    "muP limit": 66.42, "gp-relu": 47.60, "ntk-relu": 47.82, "gp-linear": 41.68, "ntk-linear": 41.68,
+}
+
 
 def preset_for(width: int | None) -> Preset:
     """The paper's preset for ``width`` (``None`` = the limit): the largest tuned width not above it."""
