@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from infwidth.errors import UserError
-from infwidth.limits.kernels import mlp_kernels, regime_kernel, regime_kernel_fn
+from infwidth.limits.kernels import KernelSGD, mlp_kernels, regime_kernel, regime_kernel_fn
 from infwidth.limits.kernels.checks import finite_vs_limit, synthetic_regression
 from infwidth.parametrizations.abc import mfp, mup, ntp, sp, up
 
@@ -80,5 +80,18 @@ def test_finite_ntp_networks_approach_the_limit() -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("p, lr", [(ntp(2), 0.2), (sp(2, c=1), 2.0)], ids=["ntp", "sp-c1"])
 def test_convergence_rate_is_half(p, lr: float) -> None:  # noqa: ANN001
-    res = finite_vs_limit(p, [64, 256, 1024, 4096], steps=20, lr=lr, seeds=6)
+    data = synthetic_regression(n_train=16, n_test=32, d=4)  # as `python -m infwidth.limits.kernels.checks`
+    res = finite_vs_limit(p, [64, 256, 1024, 4096], steps=20, lr=lr, seeds=6, data=data)
     assert -0.62 < res.slope < -0.38
+
+
+def test_kernel_sgd_for_parametrization_picks_kernel_and_prior() -> None:
+    x = _x(6)
+    a = KernelSGD.for_parametrization(ntp(2), 3, lr=0.1, nonlinearity="erf", seed=1)
+    b = KernelSGD.for_parametrization(up("1/4", 2), 3, lr=0.1, nonlinearity="erf")
+    assert a.f0_kind == "gp" and torch.count_nonzero(a.f0(x)) == 6
+    assert b.f0_kind == "zero" and torch.count_nonzero(b.f0(x)) == 0
+    a.step(x, torch.ones(6, 1, dtype=torch.float64))
+    moved = a.predict(x[:2]) - a.f0(x[:2])
+    k = regime_kernel(ntp(2), x[:2], x, nonlinearity="erf").ntk
+    torch.testing.assert_close(moved, -0.1 * k @ ((a.f0(x) - 1.0) / 6))

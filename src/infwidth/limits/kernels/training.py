@@ -169,6 +169,19 @@ class KernelSGD:
         self._index: dict[bytes, int] = {}
         self.steps = 0
 
+    @classmethod
+    def for_parametrization(
+        cls, p: Any, d_in: int, *, lr: float, nonlinearity: Any = "relu", bias: bool = False,
+        bias_std: float = 1.0, d_out: int = 1, loss: Any = "mse", seed: int = 0, **kernel_kwargs: Any,
+    ) -> KernelSGD:
+        """The infinite-width limit of ``p``'s finite nets under SGD at rate ``lr``: the regime kernel,
+        and ``f_0`` a GP sample or 0 as the parametrization dictates."""
+        from infwidth.limits.kernels.regime import regime_kernel_fn
+
+        rk = regime_kernel_fn(p, d_in, nonlinearity=nonlinearity, bias=bias, bias_std=bias_std, **kernel_kwargs)
+        has_prior = rk.f0 == "gp" or (bias and bias_std > 0)
+        return cls(rk, lr=lr, d_out=d_out, loss=loss, f0="gp" if has_prior else "zero", seed=seed)
+
     # ---- evaluation --------------------------------------------------------------------------
     def _inputs(self, x: Any) -> Tensor:
         t = as_inputs(x, "x", self.dtype, self.device)
