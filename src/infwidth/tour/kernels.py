@@ -16,8 +16,6 @@ WIDTHS = (32, 128, 512, 2048)
 
 
 def run(ctx: TourContext) -> SectionResult:
-    import torch
-
     from infwidth.limits.kernels import mlp_kernels, monte_carlo_kernels, relative_frobenius
     from infwidth.limits.kernels.checks import finite_vs_limit, synthetic_regression
     from infwidth.parametrizations.abc import ntp
@@ -73,5 +71,4 @@ Fitted rate: gap ~ n^{res.slope:.2f} (theory: n^-0.5). Closed-form kernels vs Mo
 width-1024 networks: relative Frobenius error {mc_err['nngp']:.3f} (NNGP), {mc_err['ntk']:.3f} (NTK);
 the field's tolerance is 0.04.
 """
-    del torch
     return SectionResult(TITLE, md, numbers, [fig_path])
