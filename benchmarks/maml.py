@@ -11,6 +11,7 @@ evaluation, which costs one forward adaptation per task without the meta-gradien
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import statistics
 import time
@@ -63,7 +64,8 @@ def main() -> None:
                 evals[label].append(t2 - t1)
     base = statistics.median(times["muP limit (789)"])
     print(f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
-          f"{args.threads} thread(s), {args.dtype} for muP nets, float64 for kernels, median of {args.repeats}")
+          f"{args.threads} thread(s), {args.dtype} for muP nets, float64 for kernels, median of {args.repeats}, "
+          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end")
     print("| model | s / meta-batch (train) | ratio to limit | s / meta-batch (eval) | paper schedule (h) |")
     print("|---|---|---|---|---|")
     for label in learners:
