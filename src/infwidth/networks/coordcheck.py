@@ -111,6 +111,15 @@ def _rms_all(tensors: list[torch.Tensor]) -> np.ndarray:
     return rms
 
 
+def _rms_stacked(hidden: torch.Tensor, f: torch.Tensor, hidden0: torch.Tensor, f0: torch.Tensor) -> np.ndarray:
+    """RMS of ``h1, x1, .., f`` and of their changes, with the hidden layers stacked (few big passes)."""
+    scale = 1.0 / math.sqrt(hidden[0].numel())
+    sizes = torch.linalg.vector_norm(hidden, dim=(1, 2)) * scale
+    deltas = torch.linalg.vector_norm(hidden - hidden0, dim=(1, 2)) * scale
+    fs = torch.stack([torch.linalg.vector_norm(f), torch.linalg.vector_norm(f - f0)]) / math.sqrt(f.numel())
+    return torch.cat([sizes, fs[:1], deltas, fs[1:]]).cpu().double().numpy()
+
+
 def _loss_fn(kind: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     if kind == "xent":
         return torch.nn.functional.cross_entropy
@@ -209,28 +218,35 @@ def _lowrank_sgd(
     etas = [lr * s.sgd_lr * s.multiplier**2 for s in scales]
     past_in: list[torch.Tensor | None] = [None] * len(weights)  # stacked x_s (rows), per layer
     past_dh: list[torch.Tensor | None] = [None] * len(weights)  # stacked -eta dh_s, per layer
-    first: list[torch.Tensor] = []
+    first: torch.Tensor | None = None
+    first_f: torch.Tensor | None = None
     base_h1 = torch.nn.functional.linear(x, weights[0]) * mults[0]  # the input never changes
     for t in range(steps + 1):
         inputs, pre, now = [], [], []
         xin = x
         for i, (w, m) in enumerate(zip(weights, mults, strict=True)):
-            h = base_h1 if i == 0 else torch.nn.functional.linear(xin, w) * m
-            if past_in[i] is not None:
-                h = h + (xin @ past_in[i].T) @ past_dh[i]  # type: ignore[union-attr,operator]
+            low = None if past_in[i] is None else (xin @ past_in[i].T) @ past_dh[i]  # type: ignore[union-attr]
             if i == 0:
-                h = h.detach().requires_grad_(True)
+                h = (base_h1 if low is None else base_h1 + low).detach().requires_grad_(True)
+            elif low is None:
+                h = torch.mm(xin, w.t()).mul_(m)
+            else:
+                h = torch.addmm(low, xin, w.t(), alpha=m)  # one fused call: fewer passes over (batch, n)
             inputs.append(xin)
             pre.append(h)
             if i < depth:
                 xin = phi(h)
                 now += [h, xin]
         f = pre[-1]
-        now.append(f)
         with torch.no_grad():
-            if t == 0:
-                first = [a.detach().clone() for a in now]
-            row = _rms_all([a.detach() for a in now] + [(a - a0).detach() for a, a0 in zip(now, first, strict=True)])
+            hidden = torch.stack([a.detach() for a in now])  # (2L, batch, n): one pass for all layers
+            if first is None:
+                first, first_f = hidden, f.detach().clone()
+            row = _rms_stacked(hidden, f.detach(), first, first_f)  # type: ignore[arg-type]
+            if not np.isfinite(row).all():  # overflowing squares vs true inf/NaN: redo per tensor
+                now.append(f)
+                firsts = list(first) + [first_f]
+                row = _rms_all([a.detach() for a in now] + [(a - a0).detach() for a, a0 in zip(now, firsts, strict=True)])
         sizes[t] = row
         bad = ~np.isfinite(row[:half])
         if bad.any():
