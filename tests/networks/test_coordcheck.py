@@ -171,11 +171,33 @@ def test_detection_names_the_poisoned_layer(layer, at):
     assert np.isfinite(sizes[:at]).all() and np.isnan(sizes[at + 1 :]).all()
 
 
-@pytest.mark.parametrize("nested", [True, False])
-def test_lowrank_sgd_equals_torch_optim_sgd(nested):
-    kw = dict(steps=2, seeds=1, lr=0.3, d_in=8, d_out=3, dtype=torch.float64, nested=nested)
+def test_lowrank_sgd_equals_torch_optim_sgd():
+    kw = dict(steps=2, seeds=1, lr=0.3, d_in=8, d_out=3, dtype=torch.float64, nested=False)
     for p, phi in [(mup(3), "relu"), (sp(2), "tanh"), (ntp(2), "gelu")]:
         fast = run_coordcheck(p, [32, 64], lowrank=True, nonlinearity=phi, **kw)
         slow = run_coordcheck(p, [32, 64], lowrank=False, nonlinearity=phi, **kw)
         np.testing.assert_allclose(fast.sizes, slow.sizes, rtol=1e-10, atol=1e-300)
         assert np.all(fast.sizes[:, :, 2, -1] > 0)  # the output did move
+
+
+@pytest.mark.parametrize("d_in", [8, 48])  # rank of the batch: d_in < batch and d_in > batch
+def test_first_layer_image_shortcut_is_the_module_with_w1_equal_z_q_transpose(d_in):
+    # the fast path draws Z (n x rank) instead of W1 (n x d_in); it is exactly the module whose W1 = Z Q^T
+    from infwidth.networks.coordcheck import _first_layer_image, _lowrank_sgd, _NestedNoise
+
+    p, n, batch, steps = mup(2), 64, 32, 2
+    x = torch.randn(batch, d_in, dtype=torch.float64)
+    y = torch.arange(batch) % 3
+    noise = _NestedNoise(0, [(n, d_in), (n, n), (3, n)], torch.float64, first_rank=min(d_in, batch))
+    q, _ = torch.linalg.qr(x.T, mode="reduced")
+
+    def module_noise(layer, shape):
+        return noise.tensors[0][0][: shape[0]] @ q.T if layer == 1 else noise(layer, shape)
+
+    net = AbcMLP(p, n, d_in, 3, dtype=torch.float64, noise=module_noise)
+    slow, _ = measure(net, x, y, net.sgd(0.2), steps)
+    scales = list(net.weight_scales)
+    zs = [None, noise(2, (n, n)), noise(3, (3, n))]
+    fast, _ = _lowrank_sgd(zs, scales, torch.relu, x, y, 0.2, steps, "xent", init_factor=[s.init_std for s in scales],
+                           first_image=_first_layer_image(x, noise, n))
+    np.testing.assert_allclose(fast, slow, rtol=1e-10, atol=1e-300)

@@ -133,9 +133,11 @@ class _NestedNoise:
     Gaussians (common random numbers), which makes slope fits less noisy and init cheaper.
     """
 
-    def __init__(self, seed: int, dims: list[tuple[int, int]], dtype: torch.dtype) -> None:
+    def __init__(self, seed: int, dims: list[tuple[int, int]], dtype: torch.dtype, first_rank: int | None = None) -> None:
         gen = torch.Generator(device="cpu").manual_seed(seed)
         self.tensors = []
+        if first_rank is not None:  # only the first layer's image of the inputs is needed (see _first_layer_image)
+            dims = [(dims[0][0], first_rank)] + dims[1:]
         for fan_out, fan_in in dims:
             self.tensors.append(
                 (torch.randn(fan_out, fan_in, generator=gen, dtype=dtype), torch.randn(fan_out, generator=gen, dtype=dtype))
@@ -144,6 +146,17 @@ class _NestedNoise:
     def __call__(self, layer: int, shape: tuple[int, ...]) -> torch.Tensor:
         w, b = self.tensors[layer - 1]
         return w[: shape[0], : shape[1]] if len(shape) == 2 else b[: shape[0]]
+
+
+def _first_layer_image(x: torch.Tensor, noise: _NestedNoise, n: int) -> torch.Tensor:
+    """``x W^T`` for an ``n x d_in`` iid N(0,1) matrix ``W``, drawn with ``n * rank(x)`` normals only.
+
+    With ``x^T = Q R`` (reduced QR, ``Q`` orthonormal columns), ``x W^T = R^T (W Q)^T`` and ``W Q`` is
+    again iid N(0,1): exact in distribution. The first layer is never needed otherwise (its SGD
+    updates act through ``x`` alone), so the ``n x d_in`` matrix is never drawn.
+    """
+    _, r = torch.linalg.qr(x.double().T, mode="reduced")
+    return r.T.to(x.dtype) @ noise.tensors[0][0][:n].T
 
 
 def measure(
@@ -206,8 +219,12 @@ def _lowrank_sgd(
     steps: int,
     loss: str,
     init_factor: Sequence[float] | None = None,
+    first_image: torch.Tensor | None = None,
 ) -> tuple[np.ndarray, tuple[int, str] | None]:
-    """Low-rank SGD measurement on raw tensors: ``M_0 = multiplier * init_factor * weights[k]``."""
+    """Low-rank SGD measurement on raw tensors: ``M_0 = multiplier * init_factor * weights[k]``.
+
+    ``first_image`` (``x W_1^T`` before scaling) replaces ``weights[0]``, which may then be None.
+    """
     depth = len(weights) - 1
     names = quantity_names(depth)
     half = len(names) // 2
@@ -220,7 +237,8 @@ def _lowrank_sgd(
     past_dh: list[torch.Tensor | None] = [None] * len(weights)  # stacked -eta dh_s, per layer
     first: torch.Tensor | None = None
     first_f: torch.Tensor | None = None
-    base_h1 = torch.nn.functional.linear(x, weights[0]) * mults[0]  # the input never changes
+    # the input never changes: the first layer's image of it is computed once
+    base_h1 = (torch.nn.functional.linear(x, weights[0]) if first_image is None else first_image) * mults[0]
     for t in range(steps + 1):
         inputs, pre, now = [], [], []
         xin = x
@@ -459,16 +477,22 @@ def run_coordcheck(
             y = torch.randint(0, d_out, (batch,), generator=gen).to(device)
         else:
             y = torch.randn(batch, d_out, generator=gen, dtype=dtype).to(device)
-        noise = _NestedNoise(run_seed, dims, dtype) if nested else None
+        fast = opt == "sgd" and lowrank and nested and device.type == "cpu"
+        first_rank = min(d_in, batch) if fast else None
+        noise = _NestedNoise(run_seed, dims, dtype, first_rank) if nested else None
         for i, n in enumerate(widths):
             if progress:
                 progress(f"seed {run_seed} width {n}")
-            if opt == "sgd" and lowrank and noise is not None and device.type == "cpu":
+            if fast:
                 # no module needed: the nested Gaussians' top-left blocks are the init directly
+                assert noise is not None
                 scales, _ = form_scales(p, n, d_in, form)
-                zs = [noise(k, shape) for k, shape in enumerate(_shapes(n, d_in, d_out, p.depth), 1)]
+                zs = [noise(k, shape) for k, shape in enumerate(_shapes(n, d_in, d_out, p.depth), 1) if k > 1]
                 stds = [sc.init_std for sc in scales]
-                sizes[i, s], div = _lowrank_sgd(zs, scales, phi_fn, x, y, lr, steps, loss, init_factor=stds)
+                sizes[i, s], div = _lowrank_sgd(
+                    [None, *zs], scales, phi_fn, x, y, lr, steps, loss, init_factor=stds,  # type: ignore[list-item]
+                    first_image=_first_layer_image(x, noise, n),
+                )
             elif opt == "sgd" and lowrank:
                 net = cls(p, n, d_in, d_out, nonlinearity=nonlinearity, dtype=dtype, device=device, seed=run_seed * 7919 + n, noise=noise)
                 sizes[i, s], div = measure_sgd_lowrank(net, x, y, lr, steps, loss)
