@@ -70,13 +70,12 @@ def kernel_block(
     for l_idx, layer in enumerate(layers[1:]):
         if square:
             k[:, :square].diagonal().copy_(d1[l_idx])
-        e, ed = phi.pair(k, d1[l_idx][:, None], d2[l_idx][None, :])
         w2, b2 = layer.w_std**2, layer.b_std**2
-        k = e.mul_(w2)
+        k, kdot = phi.pair(k, d1[l_idx][:, None], d2[l_idx][None, :], scale=w2)  # w2 E[phi phi], w2 E[phi' phi']
         if b2:
             k.add_(b2)
         if theta is not None:
-            theta.mul_(ed).mul_(w2)
+            theta.mul_(kdot)
             layer.add_term(theta, k)
     return k, theta
 

@@ -35,8 +35,11 @@ class Nonlinearity:
     def dphi(self, x: Tensor) -> Tensor:
         raise NotImplementedError
 
-    def pair(self, k12: Tensor, k11: Tensor, k22: Tensor) -> tuple[Tensor, Tensor]:
-        """``(E[phi(u) phi(v)], E[phi'(u) phi'(v)])``; ``k11`` (n1, 1) and ``k22`` (1, n2) broadcast."""
+    def pair(self, k12: Tensor, k11: Tensor, k22: Tensor, scale: float = 1.0) -> tuple[Tensor, Tensor]:
+        """``scale * (E[phi(u) phi(v)], E[phi'(u) phi'(v)])``; ``k11`` (n1, 1) and ``k22`` (1, n2) broadcast.
+
+        ``scale`` (the next layer's ``w_std^2``) is folded into each piece's constants: one pass less.
+        """
         raise NotImplementedError
 
     def diag(self, k: Tensor) -> tuple[Tensor, Tensor]:
@@ -56,8 +59,8 @@ class Identity(Nonlinearity):
     def dphi(self, x: Tensor) -> Tensor:
         return torch.ones_like(x)
 
-    def pair(self, k12: Tensor, k11: Tensor, k22: Tensor) -> tuple[Tensor, Tensor]:
-        return k12.clone(), torch.ones_like(k12)
+    def pair(self, k12: Tensor, k11: Tensor, k22: Tensor, scale: float = 1.0) -> tuple[Tensor, Tensor]:
+        return k12 * scale, torch.ones_like(k12).mul_(scale)
 
 
 @dataclass(frozen=True)
@@ -77,19 +80,19 @@ class LeakyRelu(Nonlinearity):
         one = torch.ones((), dtype=x.dtype, device=x.device)
         return torch.where(x > 0, one, self.alpha * one)
 
-    def pair(self, k12: Tensor, k11: Tensor, k22: Tensor) -> tuple[Tensor, Tensor]:
+    def pair(self, k12: Tensor, k11: Tensor, k22: Tensor, scale: float = 1.0) -> tuple[Tensor, Tensor]:
         # relu arc-cosine kernel: E = (sqrt(k11 k22 - k12^2) + (pi - theta) k12) / 2pi,
         # E' = (pi - theta) / 2pi, theta the angle; pi - theta = atan2(sqrt(k11 k22 - k12^2), -k12)
         # is exact at theta = 0 (where arccos loses half the digits) and needs no division.
         gap = (k11 * k22).sub_(k12 * k12).clamp_(min=0.0).sqrt_()
         t = torch.atan2(gap, -k12)
-        nngp = gap.addcmul_(t, k12).mul_(1.0 / _TWO_PI)
-        ntk = t.mul_(1.0 / _TWO_PI)
         a = self.alpha
-        if a != 0:
-            s = (1.0 - a) ** 2
-            nngp.mul_(s).add_(k12, alpha=a)
-            ntk.mul_(s).add_(a)
+        c = scale * (1.0 - a) ** 2 / _TWO_PI
+        nngp = gap.addcmul_(t, k12).mul_(c)
+        ntk = t.mul_(c)
+        if a != 0:  # leaky: a k12 + (1-a)^2 J_relu, a + (1-a)^2 (pi - theta)/2pi
+            nngp.add_(k12, alpha=scale * a)
+            ntk.add_(scale * a)
         return nngp, ntk
 
     def diag(self, k: Tensor) -> tuple[Tensor, Tensor]:
@@ -106,12 +109,12 @@ class Erf(Nonlinearity):
     def dphi(self, x: Tensor) -> Tensor:
         return (2.0 / math.sqrt(math.pi)) * torch.exp(-x * x)
 
-    def pair(self, k12: Tensor, k11: Tensor, k22: Tensor) -> tuple[Tensor, Tensor]:
+    def pair(self, k12: Tensor, k11: Tensor, k22: Tensor, scale: float = 1.0) -> tuple[Tensor, Tensor]:
         # E = (2/pi) arcsin(2 k12 / sqrt((1+2k11)(1+2k22))), E' = (4/pi) / sqrt((1+2k11)(1+2k22) - 4 k12^2)
         prod = (1.0 + 2.0 * k11) * (1.0 + 2.0 * k22)
-        nngp = (2.0 * k12).mul_(torch.rsqrt(prod)).clamp_(-1.0, 1.0).asin_().mul_(2.0 / math.pi)
+        nngp = (2.0 * k12).mul_(torch.rsqrt(prod)).clamp_(-1.0, 1.0).asin_().mul_(scale * 2.0 / math.pi)
         det = prod.sub_(4.0 * k12 * k12).clamp_(min=torch.finfo(k12.dtype).tiny)
-        ntk = det.rsqrt_().mul_(4.0 / math.pi)
+        ntk = det.rsqrt_().mul_(scale * 4.0 / math.pi)
         return nngp, ntk
 
 
@@ -126,7 +129,7 @@ class Gelu(Nonlinearity):
     def dphi(self, x: Tensor) -> Tensor:
         return 0.5 * (1.0 + torch.erf(x / math.sqrt(2.0))) + x * torch.exp(-0.5 * x * x) / _SQRT_2PI
 
-    def pair(self, k12: Tensor, k11: Tensor, k22: Tensor) -> tuple[Tensor, Tensor]:
+    def pair(self, k12: Tensor, k11: Tensor, k22: Tensor, scale: float = 1.0) -> tuple[Tensor, Tensor]:
         # With a = k11, b = k22, c = k12, P = (1+a)(1+b), D = P - c^2, s = arcsin(c / sqrt P):
         # E  = c/4 + c s / 2pi + (a b + c^2 (1/(1+a) + 1/(1+b) - 1)) / (2 pi sqrt D)
         # E' = 1/4 + s / 2pi + c (P (a+b+3) - c^2 (a+b+2)) / (2 pi P D^{3/2})   (= dE/dc, Price)
@@ -140,7 +143,7 @@ class Gelu(Nonlinearity):
         nngp = k12 * (0.25 + s / _TWO_PI) + (ab + c2 * (1.0 / a1 + 1.0 / b1 - 1.0)) * rdet / _TWO_PI
         apb = k11 + k22
         ntk = 0.25 + s / _TWO_PI + k12 * (prod * (apb + 3.0) - c2 * (apb + 2.0)) * rdet / (det * prod * _TWO_PI)
-        return nngp, ntk
+        return (nngp.mul_(scale), ntk.mul_(scale)) if scale != 1.0 else (nngp, ntk)
 
 
 class Sin(Nonlinearity):
@@ -152,12 +155,12 @@ class Sin(Nonlinearity):
     def dphi(self, x: Tensor) -> Tensor:
         return torch.cos(x)
 
-    def pair(self, k12: Tensor, k11: Tensor, k22: Tensor) -> tuple[Tensor, Tensor]:
+    def pair(self, k12: Tensor, k11: Tensor, k22: Tensor, scale: float = 1.0) -> tuple[Tensor, Tensor]:
         # E[sin u sin v] = e^{-(k11+k22)/2} sinh k12, E[cos u cos v] = e^{-(k11+k22)/2} cosh k12,
         # written with non-positive exponents (|k12| <= (k11+k22)/2) so nothing overflows.
         m = (k11 + k22) * -0.5
         ep, em = torch.exp(m + k12), torch.exp(m - k12)
-        return (ep - em) * 0.5, (ep + em) * 0.5
+        return (ep - em).mul_(0.5 * scale), (ep + em).mul_(0.5 * scale)
 
 
 class Quadrature(Nonlinearity):
@@ -246,7 +249,7 @@ class Quadrature(Nonlinearity):
                 )
         return e, ed  # the same rule as pair(), so diagonal and off-diagonal entries agree
 
-    def pair(self, k12: Tensor, k11: Tensor, k22: Tensor) -> tuple[Tensor, Tensor]:
+    def pair(self, k12: Tensor, k11: Tensor, k22: Tensor, scale: float = 1.0) -> tuple[Tensor, Tensor]:
         # u = sqrt(k11) z_i, v = sqrt(k22) (rho z_i + sqrt(1 - rho^2) z_j), summed over (i, j).
         z, w = self._nodes(k12)
         tiny = torch.finfo(k12.dtype).tiny
@@ -271,7 +274,7 @@ class Quadrature(Nonlinearity):
             pv, dv = self.phi(v), self.dphi(v)  # (m, Q, Q)
             out_n[sl] = torch.einsum("mi,mij,i,j->m", pu, pv, w, w)
             out_d[sl] = torch.einsum("mi,mij,i,j->m", du, dv, w, w)
-        return nngp, ntk
+        return (nngp.mul_(scale), ntk.mul_(scale)) if scale != 1.0 else (nngp, ntk)
 
 
 class Tanh(Quadrature):
