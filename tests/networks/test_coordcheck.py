@@ -99,7 +99,7 @@ def test_blow_up_during_training_stops_that_width_cleanly():
     assert {d.layer for d in cc.divergences} <= {"h1", "h2"}
     assert np.isfinite(cc.sizes[:, :, 0]).all() and np.isnan(cc.sizes[:, :, 2:]).all()
     row = {(r.step, r.quantity): r.status for r in cc.rows()}
-    assert row[(0, "f")] == "pass" and row[(2, "dh1")] == "no prediction"
+    assert row[(0, "h1")] == "pass" and row[(2, "dh1")] == "no prediction"
 
 
 def test_step_one_predictions_are_the_classification():
