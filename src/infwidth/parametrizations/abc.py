@@ -169,6 +169,24 @@ class Parametrization:
 
         return AbcMLP(self, width=width, d_in=d_in, d_out=d_out, **kwargs)
 
+    def kernel_limit(self, d_in: int, **kwargs: Any) -> Any:
+        """The kernel-regime limit (kernel + f_0 prior) of this parametrization's MLP on ``d_in`` inputs.
+
+        See :func:`infwidth.limits.kernels.regime_kernel_fn`; kernel-regime parametrizations only.
+        """
+        from infwidth.limits.kernels import regime_kernel_fn
+
+        return regime_kernel_fn(self, d_in, **kwargs)
+
+    def feature_learning_limit(self, d_in: int, d_out: int, nonlinearity: str = "relu", **kwargs: Any) -> Any:
+        """The muP limit of ``self.mlp(width, d_in, d_out, nonlinearity=...)`` trained by SGD.
+
+        See :func:`infwidth.limits.feature_learning.bridge.mup_limit`; muP (up to symmetry) only.
+        """
+        from infwidth.limits.feature_learning.bridge import mup_limit
+
+        return mup_limit(self, d_in, d_out, nonlinearity, **kwargs)
+
     # ---- display -----------------------------------------------------------------------------
     def __repr__(self) -> str:
         label = f"{self.name!r}, " if self.name else ""
