@@ -1,10 +1,11 @@
 """Time a muP coordinate check: 3-hidden-layer ReLU MLP 3072 -> n x3 -> 10, batch 32, widths 64..4096,
 3 SGD steps, 3 seeds; infwidth side by side with mup's ``get_coord_data`` when mup is importable.
 
-    python benchmarks/coordcheck.py --repeats 5 [--mup-path DIR]
+    python benchmarks/coordcheck.py --repeats 5 [--threads T] [--mup-path DIR]
 
-``--mup-path`` (or an installed ``mup``) adds the reference run; mup needs pandas. Variants are
-interleaved round-robin so machine noise hits all of them alike; we report medians and ratios.
+``--mup-path`` (or an installed ``mup``) adds the reference run; mup needs pandas and pyyaml.
+Variants are interleaved round-robin so machine noise hits all of them alike; we report medians of
+wall time and of process CPU time, and their ratios to mup.
 """
 
 from __future__ import annotations
@@ -88,7 +89,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--mup-path", default=None, help="directory holding the mup package (and pandas)")
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.mup_path:
         sys.path.insert(0, args.mup_path)
     variants = {
@@ -106,16 +110,20 @@ def main() -> None:
     for fn in variants.values():  # warm-up (imports, allocator)
         fn()
     times: dict[str, list[float]] = {k: [] for k in variants}
+    cpu: dict[str, list[float]] = {k: [] for k in variants}
     for r in range(args.repeats):
         for name, fn in variants.items():
+            start = time.process_time()
             times[name].append(fn())
-        print(f"repeat {r + 1}/{args.repeats}: " + ", ".join(f"{v[-1]:.2f}s" for v in times.values()))
+            cpu[name].append(time.process_time() - start)
+        print(f"repeat {r + 1}/{args.repeats} (wall): " + ", ".join(f"{v[-1]:.2f}s" for v in times.values()))
     ref_name = "mup get_coord_data" if "mup get_coord_data" in times else next(iter(times))
-    ref = statistics.median(times[ref_name])
-    print(f"\n{'variant':<48} {'median s':>9} {'min s':>7} {'vs ' + ref_name:>24}")
-    for name, ts in times.items():
-        med = statistics.median(ts)
-        print(f"{name:<48} {med:>9.2f} {min(ts):>7.2f} {med / ref:>23.2f}x")
+    ref, ref_cpu = statistics.median(times[ref_name]), statistics.median(cpu[ref_name])
+    print(f"\n{'variant':<46} {'wall s':>7} {'ratio':>6} {'cpu s':>7} {'ratio':>6}   (median of {args.repeats}; "
+          f"ratio = / {ref_name})")
+    for name in variants:
+        med, med_cpu = statistics.median(times[name]), statistics.median(cpu[name])
+        print(f"{name:<46} {med:>7.2f} {med / ref:>6.2f} {med_cpu:>7.2f} {med_cpu / ref_cpu:>6.2f}")
 
 
 if __name__ == "__main__":

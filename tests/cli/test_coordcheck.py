@@ -6,7 +6,7 @@ import pytest
 
 from infwidth.cli import main
 
-SMALL = ["--widths", "64,128,256", "--steps", "2", "--seeds", "2", "--d-in", "8", "--d-out", "3"]
+SMALL = ["--widths", "64,128,256", "--steps", "1", "--seeds", "2", "--d-in", "8", "--d-out", "3"]
 
 
 def test_mup_json_and_plots(tmp_path, capsys):
@@ -25,7 +25,7 @@ def test_mup_json_and_plots(tmp_path, capsys):
 def test_abc_exponents_and_adam(tmp_path, capsys):
     # NTP spelled out with --a/--b/--c, trained with Adam: features move like n^{-1/2}
     args = ["coordcheck", "--a", "0,1/2,1/2", "--b", "0,0,0", "--c", "0", "--optimizer", "adam", "--lr", "0.01"]
-    code = main([*args, *SMALL, "--out", str(tmp_path / "ntp"), "--json"])
+    code = main([*args, *SMALL, "--no-plots", "--out", str(tmp_path / "ntp"), "--json"])
     result = json.loads(capsys.readouterr().out)
     rows = {(r["step"], r["quantity"]): r for r in result["quantities"]}
     assert rows[(1, "dx1")]["predicted_slope"] == "-1/2"
