@@ -4,6 +4,7 @@ Tolerance: |fitted - predicted| <= 0.1 + 3 seed standard errors (the engine's ru
 relative O(n^{-1/2}) finite-width corrections over widths 128..1024 (Adam: 128..512); the seed term covers noise.
 """
 
+import json
 from fractions import Fraction
 from functools import cache
 
@@ -90,6 +91,7 @@ def test_nan_detection_names_layer_and_step():
     assert {(d.width, d.step, d.layer) for d in cc.divergences} == {(64, 0, "h3"), (128, 0, "h3")}
     assert "h3 not finite at step 0" in str(cc.divergences[0])
     assert cc.fit(0, "h1")[0] is not None and cc.fit(0, "h3")[0] is None
+    json.dumps(cc.as_dict(), allow_nan=False)  # diverged values are null, the JSON stays strict
 
 
 def test_blow_up_during_training_stops_that_width_cleanly():

@@ -387,7 +387,7 @@ class CoordCheck:
             "quantities": [r.as_dict() for r in self.rows()],
             "divergences": [vars(d) | {"message": str(d)} for d in self.divergences],
             "sizes": {
-                str(w): {q: self.sizes[i, :, :, j].tolist() for j, q in enumerate(self.names)}
+                str(w): {q: _finite_or_none(self.sizes[i, :, :, j]) for j, q in enumerate(self.names)}
                 for i, w in enumerate(self.widths)
             },
         }
@@ -401,6 +401,11 @@ class CoordCheck:
 
 def _shapes(n: int, d_in: int, d_out: int, depth: int) -> list[tuple[int, int]]:
     return [(n, d_in)] + [(n, n)] * (depth - 1) + [(d_out, n)]
+
+
+def _finite_or_none(values: np.ndarray) -> list:
+    """Nested lists for JSON, non-finite entries (diverged runs) as None (strict JSON has no NaN)."""
+    return [[float(v) if np.isfinite(v) else None for v in row] for row in values]
 
 
 def _check_inputs(widths: Sequence[int], steps: int, seeds: int, lr: float) -> list[int]:
