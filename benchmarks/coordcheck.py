@@ -5,7 +5,8 @@
 
 ``--mup-path`` (or an installed ``mup``) adds the reference run; mup needs pandas and pyyaml.
 Variants are interleaved round-robin so machine noise hits all of them alike; we report medians of
-wall time and of process CPU time, and their ratios to mup.
+wall time and of process CPU time, and their ratios to mup. ``--threads`` sets torch's global thread
+count (what mup runs with); infwidth's coordinate check uses its own default, 1 thread.
 """
 
 from __future__ import annotations

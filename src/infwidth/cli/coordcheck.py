@@ -67,7 +67,7 @@ def coordcheck(
     dtype: str = typer.Option("float32", "--dtype", help="float32 or float64."),
     device: str = typer.Option("auto", "--device", help="torch device: auto, cpu, cuda, ..."),
     seed: int = typer.Option(0, "--seed", help="First seed; seeds are seed..seed+K-1."),
-    threads: int = typer.Option(0, "--threads", help="torch CPU threads (0: torch's default; 1 is best on a busy machine)."),
+    threads: int = typer.Option(1, "--threads", help="torch CPU threads during the check (0: torch's default)."),
     tolerance: str = typer.Option("0.1", "--tolerance", help="Base slope tolerance (plus 3 seed standard errors)."),
     fit_from: int = typer.Option(None, "--fit-from", help="Fit slopes on widths >= this only."),
     plots: bool = typer.Option(True, "--plots/--no-plots", help="Write the PNG plots."),
@@ -103,8 +103,6 @@ def coordcheck(
             raise UserError(f"{what} must be a positive integer, got {value}")
     if threads < 0:
         raise UserError(f"--threads must be >= 0 (0 keeps torch's default), got {threads}")
-    if threads:
-        torch.set_num_threads(threads)
     dev = resolve_device(device)
     config = {
         "parametrization": p.as_dict(), "widths": width_list, "steps": steps, "seeds": seeds, "optimizer": opt,
@@ -125,7 +123,7 @@ def coordcheck(
     cc = run_coordcheck(
         p, width_list, steps=steps, seeds=seeds, optimizer=opt, lr=eta, d_in=d_in, d_out=d_out, batch=batch,
         nonlinearity=nonlinearity, form=form, dtype=dtypes[dtype], device=dev, seed=seed, base_tolerance=tol,
-        fit_from=fit_from, progress=lambda _msg: bar.update(1),
+        fit_from=fit_from, progress=lambda _msg: bar.update(1), threads=threads or None,
     )
     bar.close()
     figures = plot_coordcheck(cc, out_dir) if plots else []

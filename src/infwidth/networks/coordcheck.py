@@ -447,14 +447,37 @@ def run_coordcheck(
     base_tolerance: float = BASE_TOLERANCE,
     fit_from: int | None = None,
     progress: Callable[[str], None] | None = None,
+    threads: int | None = 1,
 ) -> CoordCheck:
     """Train ``p``'s MLP at every width for ``steps`` steps on one random batch, ``seeds`` times.
 
     Inputs are iid N(0, 1) (O(1) coordinates), labels random classes (cross-entropy; MSE against
     N(0,1) targets when ``d_out == 1``). ``form="practical"`` trains the muP-style practical form
     (identical outputs, see :mod:`.practical`). ``nested`` shares Gaussians across widths;
-    ``lowrank`` computes SGD runs with :func:`measure_sgd_lowrank` (exact, faster).
+    ``lowrank`` computes SGD runs with :func:`measure_sgd_lowrank` (exact, faster). ``threads``:
+    torch CPU threads during the check (restored after); 1 by default because the check is many
+    small ops, which a second thread slows down several-fold on a busy machine; None keeps torch's.
     """
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise UserError(f"threads must be a positive integer or None, got {threads!r}")
+    saved = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        return _run(
+            p, widths, steps, seeds, optimizer, lr, d_in, d_out, batch, nonlinearity, loss, form, dtype, device,
+            seed, nested, lowrank, base_tolerance, fit_from, progress,
+        )
+    finally:
+        torch.set_num_threads(saved)
+
+
+def _run(
+    p: Parametrization, widths: Sequence[int], steps: int, seeds: int, optimizer: str, lr: float, d_in: int,
+    d_out: int, batch: int, nonlinearity: str, loss: str | None, form: str, dtype: torch.dtype, device: Any,
+    seed: int, nested: bool, lowrank: bool, base_tolerance: float, fit_from: int | None,
+    progress: Callable[[str], None] | None,
+) -> CoordCheck:
     from infwidth.networks.practical import PracticalMLP, form_scales
 
     widths = _check_inputs(widths, steps, seeds, lr)
