@@ -203,3 +203,11 @@ def test_first_layer_image_shortcut_is_the_module_with_w1_equal_z_q_transpose(d_
     fast, _ = _lowrank_sgd(zs, scales, torch.relu, x, y, 0.2, steps, "xent", init_factor=[s.init_std for s in scales],
                            first_image=_first_layer_image(x, noise, n))
     np.testing.assert_allclose(fast, slow, rtol=1e-10, atol=1e-300)
+
+
+def test_threads_are_restored_and_validated():
+    before = torch.get_num_threads()
+    run_coordcheck(mup(1), [16, 32], steps=1, seeds=1, d_in=4, d_out=2, threads=1)
+    assert torch.get_num_threads() == before
+    with pytest.raises(UserError):
+        run_coordcheck(mup(1), [16, 32], steps=1, seeds=1, d_in=4, d_out=2, threads=0)
