@@ -211,3 +211,17 @@ def test_threads_are_restored_and_validated():
     assert torch.get_num_threads() == before
     with pytest.raises(UserError):
         run_coordcheck(mup(1), [16, 32], steps=1, seeds=1, d_in=4, d_out=2, threads=0)
+
+
+def test_sp_with_adam_rate_one_over_n_learns_features_but_its_logits_grow():
+    # SPEC 7 says SP with Adam rate ~1/n lands in feature learning. Measured: Delta x^2 is flat
+    # (feature learning), but Delta f grows like n^{1/2}: a_{L+1}+b_{L+1}+r = 1/2 < 1, unstable.
+    # (Delta f = O(1) readout step + n^{1/2}: its slope approaches 1/2 from below, ~0.37 here.)
+    from infwidth.parametrizations.classify import classify
+
+    assert classify(sp(2), adam_c=(1, 1, 1)).regime == "unstable"
+    cc = run_coordcheck(sp(2), [256, 512, 1024, 2048], steps=1, seeds=3, optimizer="adam", lr=0.01, d_in=16,
+                        d_out=10, adam_c=(1, 1, 1))
+    assert abs(cc.fit(1, "dx2")[0]) < 0.1 and cc.fit(1, "df")[0] > 0.25
+    with pytest.raises(UserError):
+        run_coordcheck(sp(2), [16, 32], steps=1, seeds=1, d_in=4, adam_c=(1, 1, 1))  # needs optimizer adam

@@ -143,3 +143,12 @@ def test_moves_to_device_and_dtype():
     assert net(torch.randn(2, 3, dtype=torch.float64)).dtype == torch.float64
     meta = AbcMLP(mup(1), 16, 3, 2, seed=0, device="meta")
     assert meta.w1.device.type == "meta"
+
+
+def test_adam_with_explicit_exponents():
+    n = 64
+    opt = AbcMLP(sp(2), n, 3, 2, bias=True).adam(0.5, exponents=(1, "1/2", 0))
+    rates = {g["name"]: g["lr"] for g in opt.param_groups}
+    assert rates == pytest.approx({"w1": 0.5 / n, "b1": 0.5 / n, "w2": 0.5 / 8, "b2": 0.5 / 8, "w3": 0.5, "b3": 0.5})
+    with pytest.raises(UserError):
+        AbcMLP(sp(2), n, 3, 2).adam(0.5, exponents=(1, 1))

@@ -58,6 +58,7 @@ def coordcheck(
     steps: int = typer.Option(3, "--steps", help="Training steps (updates) T."),
     seeds: int = typer.Option(3, "--seeds", help="Independent seeds K per width."),
     optimizer: str = typer.Option("sgd", "--optimizer", help="sgd or adam (per-layer rates keeping the regime)."),
+    adam_c: str = typer.Option(None, "--adam-c", help="Explicit per-layer Adam exponents c_1..c_(L+1) (rate eta n^-c_l)."),
     lr: str = typer.Option(None, "--lr", help="Base learning rate eta (default 0.1 for sgd, 0.001 for adam)."),
     d_in: int = typer.Option(32, "--d-in", help="Input dimension."),
     d_out: int = typer.Option(10, "--d-out", help="Output dimension (classes)."),
@@ -107,13 +108,22 @@ def coordcheck(
     config = {
         "parametrization": p.as_dict(), "widths": width_list, "steps": steps, "seeds": seeds, "optimizer": opt,
         "lr": eta, "d_in": d_in, "d_out": d_out, "batch": batch, "nonlinearity": nonlinearity, "form": form,
-        "dtype": dtype, "device": str(dev), "seed": seed, "tolerance": tol, "fit_from": fit_from,
+        "adam_c": adam_c, "dtype": dtype, "device": str(dev), "seed": seed, "tolerance": tol, "fit_from": fit_from,
     }
     # validate everything cheap before touching the out dir
     from infwidth.networks.coordcheck import _check_inputs
     from infwidth.networks.mlp import resolve_nonlinearity
 
     _check_inputs(width_list, steps, seeds, eta)
+    adam_list = None
+    if adam_c is not None:
+        from infwidth.cli.classify import parse_list
+
+        adam_list = parse_list(adam_c, "--adam-c")
+        if opt != "adam":
+            raise UserError("--adam-c needs --optimizer adam")
+        if len(adam_list) != p.depth + 1:
+            raise UserError(f"--adam-c has {len(adam_list)} entries but depth {p.depth} needs L+1 = {p.depth + 1}")
     resolve_nonlinearity(nonlinearity)
     out_dir, _ = prepare_out_dir(out, config, overwrite=overwrite)
     seed_everything(seed)
@@ -123,7 +133,7 @@ def coordcheck(
     cc = run_coordcheck(
         p, width_list, steps=steps, seeds=seeds, optimizer=opt, lr=eta, d_in=d_in, d_out=d_out, batch=batch,
         nonlinearity=nonlinearity, form=form, dtype=dtypes[dtype], device=dev, seed=seed, base_tolerance=tol,
-        fit_from=fit_from, progress=lambda _msg: bar.update(1), threads=threads or None,
+        fit_from=fit_from, progress=lambda _msg: bar.update(1), threads=threads or None, adam_c=adam_list,
     )
     bar.close()
     figures = plot_coordcheck(cc, out_dir) if plots else []

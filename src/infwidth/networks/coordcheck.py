@@ -448,6 +448,7 @@ def run_coordcheck(
     fit_from: int | None = None,
     progress: Callable[[str], None] | None = None,
     threads: int | None = 1,
+    adam_c: Sequence[Any] | None = None,
 ) -> CoordCheck:
     """Train ``p``'s MLP at every width for ``steps`` steps on one random batch, ``seeds`` times.
 
@@ -466,7 +467,7 @@ def run_coordcheck(
     try:
         return _run(
             p, widths, steps, seeds, optimizer, lr, d_in, d_out, batch, nonlinearity, loss, form, dtype, device,
-            seed, nested, lowrank, base_tolerance, fit_from, progress,
+            seed, nested, lowrank, base_tolerance, fit_from, progress, adam_c,
         )
     finally:
         torch.set_num_threads(saved)
@@ -477,6 +478,7 @@ def _run(
     d_out: int, batch: int, nonlinearity: str, loss: str | None, form: str, dtype: torch.dtype, device: Any,
     seed: int, nested: bool, lowrank: bool, base_tolerance: float, fit_from: int | None,
     progress: Callable[[str], None] | None,
+    adam_c: Sequence[Any] | None = None,
 ) -> CoordCheck:
     from infwidth.networks.practical import PracticalMLP, form_scales
 
@@ -486,6 +488,16 @@ def _run(
         raise UserError(f"unknown optimizer {optimizer!r}; choose sgd or adam")
     if form not in ("abc", "practical"):
         raise UserError(f"unknown form {form!r}; choose abc or practical")
+    if adam_c is not None:
+        from infwidth.parametrizations.abc import to_fraction
+
+        if opt != "adam":
+            raise UserError("explicit Adam exponents need optimizer adam; add --optimizer adam or drop --adam-c")
+        if form != "abc":
+            raise UserError("explicit Adam exponents are supported in the abc form only; drop --form practical")
+        adam_c = tuple(to_fraction(x, f"Adam exponent c_{i + 1}") for i, x in enumerate(adam_c))
+        if len(adam_c) != p.depth + 1:
+            raise UserError(f"got {len(adam_c)} Adam exponents for depth {p.depth}; give one per layer (L+1 = {p.depth + 1})")
     loss = loss or ("xent" if d_out > 1 else "mse")
     if loss not in ("xent", "mse"):
         raise UserError(f"unknown loss {loss!r}; choose xent or mse")
@@ -526,17 +538,22 @@ def _run(
                 sizes[i, s], div = measure_sgd_lowrank(net, x, y, lr, steps, loss)
             else:
                 net = cls(p, n, d_in, d_out, nonlinearity=nonlinearity, dtype=dtype, device=device, seed=run_seed * 7919 + n, noise=noise)
-                optim = net.sgd(lr) if opt == "sgd" else net.adam(lr)
+                if opt == "sgd":
+                    optim = net.sgd(lr)
+                elif adam_c is not None:
+                    optim = net.adam(lr, exponents=adam_c)  # type: ignore[call-arg]
+                else:
+                    optim = net.adam(lr)
                 sizes[i, s], div = measure(net, x, y, optim, steps, loss)
             if div is not None:
                 divergences.append(Divergence(n, run_seed, div[0], div[1]))
     config = {
         "widths": widths, "steps": steps, "seeds": seeds, "seed": seed, "optimizer": opt, "lr": lr,
         "d_in": d_in, "d_out": d_out, "batch": batch, "nonlinearity": nonlinearity, "loss": loss,
-        "form": form, "dtype": str(dtype).replace("torch.", ""), "nested_init": nested, "lowrank_sgd": lowrank, "fit_from": fit_from,
+        "form": form, "adam_c": None if adam_c is None else [str(c) for c in adam_c],
+        "dtype": str(dtype).replace("torch.", ""), "nested_init": nested, "lowrank_sgd": lowrank, "fit_from": fit_from,
     }
-    adam_c = None
-    if opt == "adam":
+    if opt == "adam" and adam_c is None:
         from infwidth.networks.mlp import abc_adam_exponents
 
         adam_c = abc_adam_exponents(p)

@@ -300,3 +300,22 @@ class AbcMLP(ScaledMLP):
         super().__init__(width, d_in, d_out, p.depth, weights, biases, nonlinearity, device, dtype, seed, noise)
         self.parametrization = p
         self.bias_std = float(bias_std)
+
+    def adam(self, lr: float, eps: float = 1e-8, exponents: Sequence[Any] | None = None, **kwargs: Any) -> torch.optim.Adam:
+        """Adam; per-layer rates ``lr n^{-c_l}`` from :func:`abc_adam_exponents`, or from ``exponents``.
+
+        Explicit ``exponents`` (one per layer, e.g. ``(1, 1, 1)`` for SP with a global Adam rate
+        ~ 1/n) apply to layer ``l``'s weight and bias alike.
+        """
+        if exponents is None:
+            return super().adam(lr, eps=eps, **kwargs)
+        from infwidth.parametrizations.abc import to_fraction
+
+        rates = [to_fraction(x, f"Adam exponent c_{i + 1}") for i, x in enumerate(exponents)]
+        if len(rates) != self.depth + 1:
+            raise UserError(f"got {len(rates)} Adam exponents for depth {self.depth}; give one per layer (L+1 = {self.depth + 1})")
+        _check_lr(lr)
+        groups = self._groups(lambda s: 1.0, eps=eps)
+        for group in groups:
+            group["lr"] = lr * _pow(self.width, -rates[group["layer"] - 1])
+        return torch.optim.Adam(groups, lr=lr, eps=eps, **kwargs)
