@@ -96,9 +96,12 @@ def run(ctx: TourContext) -> SectionResult:
         atomic_write_json(out / f"{SLUGS[label]}.json", cc.as_dict())
     sp0 = checks["SP, c = 0"]
     sp0_rows = {(r.step, r.quantity): r for r in sp0.rows()}
+    stable_ok = all(checks[k].passed for k in ("muP", "NTP", "SP, lr ~ 1/n (c = 1)"))
     lines += [
         "",
-        "muP's changes stay flat in width (feature learning in every layer); NTP's features move like "
+        ("Every tested slope of the three stable parametrizations matches its prediction. " if stable_ok else
+         "WARNING: some slope of a stable parametrization missed its prediction (see the JSON files). "),
+        "muP's changes are meant to stay flat in width (feature learning in every layer); NTP's features move like "
         "n^{-1/2} while its output still moves Θ(1) (the kernel regime); SP with lr ~ 1/n is in the kernel "
         "regime too, its first layer frozen (n^{-3/2}). SP with a width-independent rate (c = 0) is "
         "unstable: its predictions hold at step 1 only (afterwards the blow-up compounds), and there "
