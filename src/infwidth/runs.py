@@ -14,9 +14,10 @@ import random
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from infwidth.errors import UserError
 
@@ -69,14 +70,19 @@ def _jsonable(obj: Any) -> Any:
     return obj
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the new one, never a mix."""
+@contextmanager
+def atomic_file(path: str | Path) -> Iterator[BinaryIO]:
+    """Open a temp file beside ``path`` for binary writing; on success it atomically replaces ``path``.
+
+    Readers see the old file or the new one, never a mix; on error the temp file is removed. Writers
+    stream into it, so a multi-GB checkpoint is never held twice in memory.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            yield fh
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -85,20 +91,23 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         raise
 
 
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (see :func:`atomic_file`)."""
+    with atomic_file(path) as fh:
+        fh.write(data)
+
+
 def atomic_write_json(path: str | Path, obj: Any) -> None:
     """Atomically write ``obj`` as indented JSON (Fractions, paths and arrays converted)."""
     atomic_write_bytes(path, (json.dumps(_jsonable(obj), indent=2) + "\n").encode())
 
 
 def atomic_torch_save(obj: Any, path: str | Path) -> None:
-    """Atomically ``torch.save`` a checkpoint."""
-    import io
-
+    """Atomically ``torch.save`` a checkpoint, streaming to disk."""
     import torch
 
-    buf = io.BytesIO()
-    torch.save(obj, buf)
-    atomic_write_bytes(path, buf.getvalue())
+    with atomic_file(path) as fh:
+        torch.save(obj, fh)
 
 
 def prepare_out_dir(

@@ -48,12 +48,11 @@ def kernel(
     out: Path = typer.Option(..., "--out", help="Output .npz with float64 arrays 'nngp' and 'ntk' (N1, N2)."),
 ) -> None:
     """NNGP and NTK of an L-hidden-layer MLP (neural-tangents convention) between X1 and X2."""
-    import os
-    import tempfile
 
     import numpy as np
 
     from infwidth.limits.kernels import mlp_kernels
+    from infwidth.runs import atomic_file
 
     try:
         depth_int = int(depth)
@@ -78,13 +77,7 @@ def kernel(
         a, c, depth=depth_int, nonlinearity=nonlinearity, w_std=w, b_std=b, out_w_std=ow, out_b_std=ob,
         progress=big,
     ).numpy()
-    fd, tmp = tempfile.mkstemp(dir=out.parent if str(out.parent) else ".", prefix=f".{out.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, nngp=k["nngp"], ntk=k["ntk"])
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(out) as fh:
+        np.savez(fh, nngp=k["nngp"], ntk=k["ntk"])
     n1, n2 = k["nngp"].shape
     typer.echo(f"wrote {out}: nngp and ntk, float64 ({n1}, {n2})")

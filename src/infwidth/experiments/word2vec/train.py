@@ -12,8 +12,6 @@ parameters and the position to resume bit-for-bit.
 
 from __future__ import annotations
 
-import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +29,7 @@ from infwidth.experiments.word2vec.models import (
     model_width,
     parse_model_spec,
 )
+from infwidth.runs import atomic_torch_save
 
 CHECKPOINT = "checkpoint.pt"
 VECTORS = "vectors.pt"
@@ -143,22 +142,6 @@ def learning_rate(cfg: TrainConfig, words_done: int, total_words: int) -> float:
     return cfg.lr * max(frac, cfg.min_lr_fraction)
 
 
-def save_checkpoint(obj: Any, path: Path) -> None:
-    """Atomic (temp file + rename) torch.save that streams to disk: no second in-memory copy of a
-    multi-GB limit model, unlike buffering the whole checkpoint first."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(obj, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def train_model(
     model: CBOWModel,
     data: CorpusData,
@@ -194,7 +177,7 @@ def train_model(
         if ckpt_path is None:
             return
         pos_state.update(epoch=epoch, batch=batch, seconds=seconds0 + time.perf_counter() - t_start)
-        save_checkpoint({"model": model.state(), **pos_state}, ckpt_path)
+        atomic_torch_save({"model": model.state(), **pos_state}, ckpt_path)
 
     bar = tqdm(total=total_words, unit="w", unit_scale=True, disable=not progress, desc=desc, leave=False)
     start_epoch = pos_state["epoch"]
@@ -384,7 +367,7 @@ def _run(cfg, out, data_dir, questions, resume, overwrite, memory_limit, device,
         emb = model.embeddings()
         del model
         stats["embedding_movement"] = embedding_movement(emb, spec, cfg.seed)
-        save_checkpoint({"words": data.words, "emb": emb.cpu(), "spec": spec}, mdir / VECTORS)
+        atomic_torch_save({"words": data.words, "emb": emb.cpu(), "spec": spec}, mdir / VECTORS)
         stats["analogy"] = evaluate_embeddings(emb, data.words, questions)
         stats["vocab_size"] = data.vocab_size
         stats["width"] = emb.shape[1]
