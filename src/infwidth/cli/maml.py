@@ -69,6 +69,7 @@ def eval_cmd(
     test_steps: int = typer.Option(None, "--test-steps", help="Re-evaluate with this many inner steps."),
     test_batches: int = typer.Option(None, "--test-batches", help="Meta-test meta-batches when re-evaluating."),
     plot: Path = typer.Option(None, "--plot", help="Save accuracy-vs-width PNG here (limit and baselines as lines)."),
+    from_steps: int = typer.Option(None, "--from-steps", help="Summarize the stored re-evaluation with this many steps."),
     paper: bool = typer.Option(False, "--paper", help="Overlay the paper's finite-width accuracies on the plot."),
     data: str = typer.Option(None, "--data", help="Data directory (default: $INFWIDTH_DATA)."),
     device: str = typer.Option("auto", "--device", help="torch device: auto, cpu, cuda, ..."),
@@ -82,7 +83,7 @@ def eval_cmd(
             typer.echo(f"{run}: {100 * res['test_acc']:.2f}% +- {100 * res['test_ci95']:.2f} "
                        f"({res['test_steps']} steps, {res['test_tasks']} tasks)")
         return
-    rows = summarize(runs)
+    rows = summarize(runs, steps=from_steps)
     typer.echo("| model | seeds | meta-test accuracy (%) |\n|---|---|---|")
     for r in rows:
         typer.echo(f"| {r['label']} | {len(r['seeds'])} | {100 * r['acc']:.2f} +- {100 * r['ci95']:.2f} |")

@@ -171,16 +171,21 @@ def reevaluate(
     return results
 
 
-def summarize(runs: Sequence[Path]) -> list[dict[str, Any]]:
-    """Pool runs by model label (e.g. several seeds): mean and 95% CI over all their meta-test tasks."""
+def summarize(runs: Sequence[Path], steps: int | None = None) -> list[dict[str, Any]]:
+    """Pool runs by model label (e.g. several seeds): mean and 95% CI over all their meta-test tasks.
+
+    ``steps`` picks a stored re-evaluation with that many inner steps (``reevaluate``) instead of the
+    run's own meta-test.
+    """
     import json
 
     groups: dict[str, dict[str, Any]] = {}
     for run in runs:
         record = Path(run) / "run.json"
-        accs = Path(run) / TEST_FILE
+        accs = Path(run) / (TEST_FILE if steps is None else f"test_accuracies_steps{steps}.npy")
         if not record.is_file() or not accs.is_file():
-            raise UserError(f"{run} is not a finished maml run (run.json / {TEST_FILE} missing); finish it first")
+            raise UserError(f"{run} is not a finished maml run (run.json / {accs.name} missing); finish it "
+                            "first (or re-evaluate it with --test-steps)")
         cfg = MamlConfig(**json.loads(record.read_text())["config"])
         g = groups.setdefault(cfg.label, {"label": cfg.label, "model": cfg.model, "width": cfg.width, "accs": [],
                                           "seeds": []})
