@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import torch
 
 
@@ -20,3 +23,19 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
     if device is None or (isinstance(device, str) and device == "auto"):
         return default_device()
     return torch.device(device)
+
+
+@contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """Run a block with ``threads`` intra-op torch threads (None: leave as is), restoring afterwards.
+
+    Many small tensor ops (sparse Word2Vec steps, tiny limit recursions, coordinate checks) run
+    faster on one thread than on two contended ones.
+    """
+    saved = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(saved)

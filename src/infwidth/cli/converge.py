@@ -68,10 +68,9 @@ def converge(
     """Train finite muP nets of many widths and the muP limit on one task; fit the rate |f_n - f_inf| ~ n^slope."""
     import json
 
-    import torch
     from tqdm import tqdm
 
-    from infwidth.device import resolve_device
+    from infwidth.device import resolve_device, torch_threads
     from infwidth.limits.feature_learning.convergence import (
         ConvergenceConfig,
         plot_convergence,
@@ -97,13 +96,9 @@ def converge(
         atomic_write_json(partial_path, {str(w): list(v) for w, v in done.items()})
 
     seed_everything(seed)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny tensors: threads only add contention
-    try:
+    with torch_threads(1):  # tiny tensors: threads only add contention
         with tqdm(total=len(cfg.widths) * cfg.seeds, desc=f"converge {model}", disable=as_json, leave=False) as bar:
             res = run_convergence(cfg, progress=bar.update, done=done, on_width=on_width)
-    finally:
-        torch.set_num_threads(threads)
     results = res.as_dict()
     figure = plot_convergence([res], out_dir / "convergence.png")
     results["figure"] = figure.name

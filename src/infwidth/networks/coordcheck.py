@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from infwidth.device import torch_threads
 from infwidth.errors import UserError
 from infwidth.networks.mlp import AbcMLP, ScaledMLP, TensorScale, resolve_nonlinearity
 from infwidth.parametrizations.abc import Parametrization
@@ -461,16 +462,11 @@ def run_coordcheck(
     """
     if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
         raise UserError(f"threads must be a positive integer or None, got {threads!r}")
-    saved = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(threads)
-    try:
+    with torch_threads(threads):
         return _run(
             p, widths, steps, seeds, optimizer, lr, d_in, d_out, batch, nonlinearity, loss, form, dtype, device,
             seed, nested, lowrank, base_tolerance, fit_from, progress, adam_c,
         )
-    finally:
-        torch.set_num_threads(saved)
 
 
 def _run(

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import torch
-
 from infwidth.tour import SectionResult, TourContext
 
 TITLE = "Feature learning: muP limits and finite networks converging to them"
 
 
 def run(ctx: TourContext) -> SectionResult:
+    from infwidth.device import torch_threads
     from infwidth.limits.feature_learning.contrast import plot_contrast, run_contrast
     from infwidth.limits.feature_learning.convergence import (
         MODELS,
@@ -20,9 +19,7 @@ def run(ctx: TourContext) -> SectionResult:
     from infwidth.limits.feature_learning.linear import LinearMupLimit
 
     out = ctx.section_dir("feature_learning")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny tensors: threads only add contention
-    try:
+    with torch_threads(1):  # tiny tensors: threads only add contention
         results = []
         for model in MODELS:
             seeds = 8 if model == "linear-deep" else 16  # the deep finite nets cost most; keep the section < 60 s
@@ -39,8 +36,6 @@ def run(ctx: TourContext) -> SectionResult:
         real = train_module(lim.sample(1024, ctx.seed), x, y, 0.5, 10, 4, ex)
         sim = train_module(lim.simulate(1024, ctx.seed), x, y, 0.5, 10, 4, ex)
         sim_gap = float((real.f - sim.f).abs().max())
-    finally:
-        torch.set_num_threads(threads)
     conv_png = plot_convergence(results, out / "convergence.png")
     contrast_png = plot_contrast(contrast, out / "mup_vs_ntp.png")
 

@@ -47,14 +47,10 @@ def _synthetic(ctx) -> tuple[list[str], dict]:
 
 def run(ctx):
     """The section (one torch thread: these many small sparse steps run fastest that way)."""
-    import torch
+    from infwidth.device import torch_threads
 
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with torch_threads(1):
         return _run(ctx)
-    finally:
-        torch.set_num_threads(previous)
 
 
 def _run(ctx):

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from infwidth.device import torch_threads
 from infwidth.experiments.word2vec.config import TrainConfig, check_memory, validate
 from infwidth.experiments.word2vec.models import (
     CBOWModel,
@@ -299,14 +300,9 @@ def run(
     model is not retrained on ``resume``.
     """
     validate(cfg)
-    previous_threads = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(threads)  # small sparse ops: one thread beats two contended ones
-    try:
+    with torch_threads(threads or None):  # small sparse ops: one thread beats two contended ones
         return _run(cfg, Path(out), data_dir, questions, resume, overwrite, memory_limit, device, progress,
                     checkpoint_seconds, checkpoint_every_batches, stop_after_batches, corpus, log)
-    finally:
-        torch.set_num_threads(previous_threads)
 
 
 def _run(cfg, out, data_dir, questions, resume, overwrite, memory_limit, device, progress,
