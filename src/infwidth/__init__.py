@@ -6,6 +6,10 @@ One description of a network gives every view::
     p = iw.preset("mup", depth=2)   # an abc-parametrization
     p.classify()                    # stable? nontrivial? feature learning or kernel regime?
     net = p.mlp(width=1024, d_in=10, d_out=1)   # the finite PyTorch network
+    p.feature_learning_limit(d_in=10, d_out=1, nonlinearity="tanh")  # its infinite-width limit
+    iw.ntp(2).kernel_limit(d_in=10)             # a kernel-regime one's NTK limit
+
+Heavy pieces (torch) load on first use, so ``import infwidth`` stays fast.
 """
 
 from __future__ import annotations
@@ -25,7 +29,34 @@ from infwidth.parametrizations.abc import (
     up,
 )
 
-__all__ = [
+# name -> module, loaded on first attribute access (PEP 562)
+_LAZY = {
+    "Classification": "infwidth.parametrizations.classify",
+    "classify": "infwidth.parametrizations.classify",
+    "predicted_exponents": "infwidth.parametrizations.classify",
+    "AbcMLP": "infwidth.networks",
+    "PracticalMLP": "infwidth.networks",
+    "run_coordcheck": "infwidth.networks",
+    "mlp_kernels": "infwidth.limits.kernels",
+    "KernelSGD": "infwidth.limits.kernels",
+    "mse_closed_form": "infwidth.limits.kernels",
+    "LinearMupLimit": "infwidth.limits.feature_learning",
+    "MeanFieldLimit": "infwidth.limits.feature_learning",
+    "DeepLinearMupLimit": "infwidth.limits.feature_learning",
+}
+
+
+def __getattr__(name: str):  # noqa: ANN202 - module-level lazy import
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'infwidth' has no attribute {name!r}")
+
+
+__all__ = [*_LAZY,
     "Parametrization",
     "UserError",
     "__version__",
