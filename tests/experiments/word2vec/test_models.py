@@ -21,14 +21,6 @@ from infwidth.experiments.word2vec.models import (
 F64 = torch.float64
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Many tiny sparse ops: one thread is much faster than two contended ones."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
 
 def _random_batch(rng: np.random.Generator, V: int, B: int, C: int = 6, K: int = 5):
     ctx = torch.from_numpy(rng.integers(0, V, size=(B, C)))

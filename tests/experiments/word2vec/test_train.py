@@ -27,14 +27,6 @@ from infwidth.experiments.word2vec.train import (
 )
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def test_regimes_order_on_learnable_analogies():
     """On a corpus whose analogies are learnable: the muP limit >= wide >= narrow widths, and the
     kernel regime (frozen embeddings, identity or random) gets none of them."""
