@@ -266,6 +266,17 @@ def tensor_scale(e: TensorExponents, n: int, c: Fraction, theta: Fraction = Frac
     )
 
 
+def check_network_args(p: Any, width: Any, d_in: Any, d_out: Any, bias_std: Any) -> None:
+    """One-line errors for what every network constructor takes: a Parametrization, sizes, a bias std."""
+    if not isinstance(p, Parametrization):
+        raise UserError(f"expected an infwidth Parametrization, got {type(p).__name__}; use e.g. infwidth.parametrizations.mup(depth)")
+    for value, what in ((width, "width"), (d_in, "d_in"), (d_out, "d_out")):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise UserError(f"{what} must be a positive integer, got {value!r}")
+    if not (isinstance(bias_std, (int, float)) and bias_std >= 0):
+        raise UserError(f"bias_std must be a number >= 0, got {bias_std!r}")
+
+
 class AbcMLP(ScaledMLP):
     """The width-``width`` MLP in abc-parametrization ``p`` (SPEC section 1), an ordinary nn.Module.
 
@@ -287,13 +298,7 @@ class AbcMLP(ScaledMLP):
         seed: int | None = None,
         noise: Callable[[int, tuple[int, ...]], torch.Tensor] | None = None,
     ) -> None:
-        if not isinstance(p, Parametrization):
-            raise UserError(f"expected an infwidth Parametrization, got {type(p).__name__}; use e.g. infwidth.parametrizations.mup(depth)")
-        for value, what in ((width, "width"), (d_in, "d_in"), (d_out, "d_out")):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise UserError(f"{what} must be a positive integer, got {value!r}")
-        if not (isinstance(bias_std, (int, float)) and bias_std >= 0):
-            raise UserError(f"bias_std must be a number >= 0, got {bias_std!r}")
+        check_network_args(p, width, d_in, d_out, bias_std)
         w_exp, b_exp = abc_tensor_exponents(p, d_in, bias, float(bias_std))
         weights = [tensor_scale(e, width, p.c) for e in w_exp]
         biases = None if b_exp is None else [tensor_scale(e, width, p.c) for e in b_exp]

@@ -18,7 +18,14 @@ from typing import Any
 import torch
 
 from infwidth.errors import UserError
-from infwidth.networks.mlp import AbcMLP, ScaledMLP, TensorScale, abc_tensor_exponents, tensor_scale
+from infwidth.networks.mlp import (
+    AbcMLP,
+    ScaledMLP,
+    TensorScale,
+    abc_tensor_exponents,
+    check_network_args,
+    tensor_scale,
+)
 from infwidth.parametrizations.abc import Parametrization
 
 
@@ -50,11 +57,7 @@ class PracticalMLP(ScaledMLP):
         seed: int | None = None,
         noise: Callable[[int, tuple[int, ...]], torch.Tensor] | None = None,
     ) -> None:
-        if not isinstance(p, Parametrization):
-            raise UserError(f"expected an infwidth Parametrization, got {type(p).__name__}; use e.g. infwidth.parametrizations.mup(depth)")
-        for value, what in ((width, "width"), (d_in, "d_in"), (d_out, "d_out")):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise UserError(f"{what} must be a positive integer, got {value!r}")
+        check_network_args(p, width, d_in, d_out, bias_std)
         weights, biases = form_scales(p, width, d_in, "practical", bias, float(bias_std))
         w_theta, b_theta = practical_shifts(p, bias)
         super().__init__(width, d_in, d_out, p.depth, weights, biases, nonlinearity, device, dtype, seed, noise)
