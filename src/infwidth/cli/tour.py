@@ -16,6 +16,9 @@ def tour(
     seed: int = typer.Option(0, "--seed", help="Seed for every random choice in the tour."),
     only: str = typer.Option("", "--only", help="Comma-separated section names to run (default: all)."),
     device: str = typer.Option("auto", "--device", help="torch device: auto, cpu, cuda, ..."),
+    threads: int = typer.Option(
+        1, "--threads", help="torch CPU threads (its many small ops run fastest on one; 0 keeps torch's default)."
+    ),
 ) -> None:
     """Run the main job: classify the named parametrizations, check coordinates, take the limits,
     and run small Word2Vec and MAML experiments; writes OUT/report.md and OUT/report.json."""
@@ -23,8 +26,11 @@ def tour(
     from rich.markdown import Markdown
 
     from infwidth import tour as tour_mod
+    from infwidth.device import torch_threads
     from infwidth.runs import atomic_write_bytes, atomic_write_json, seed_everything, versions
 
+    if threads < 0:
+        raise UserError(f"--threads must be >= 0, got {threads}; use 1 (default) or 0 for torch's default")
     names = tour_mod.available_sections()
     if only:
         wanted = [s.strip() for s in only.split(",") if s.strip()]
@@ -39,7 +45,8 @@ def tour(
     for i, name in enumerate(names, 1):
         console.rule(f"[bold]{i}/{len(names)} {name}")
         seed_everything(seed)
-        res, seconds = tour_mod.run_section(name, ctx)
+        with torch_threads(threads or None):
+            res, seconds = tour_mod.run_section(name, ctx)
         # figures relative to the report
         res.figures = [Path(f).resolve().relative_to(out.resolve()) for f in res.figures]
         console.print(Markdown(res.markdown))

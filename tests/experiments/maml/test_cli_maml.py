@@ -52,3 +52,11 @@ def test_tiny_real_run_and_eval(capsys, tmp_path):
     one_line_error(capsys, argv, "already holds a run")
     one_line_error(capsys, ["maml", "train", "--out", str(tmp_path / "x"), "--model", "gp-linear", "--ways", "5",
                             "--shots", "19", "--queries", "2"], "examples per class")
+
+
+@needs_data
+def test_impossible_task_shape_writes_nothing(capsys, tmp_path):
+    out = tmp_path / "x"
+    one_line_error(capsys, ["maml", "train", "--out", str(out), "--model", "gp-linear", "--ways", "5",
+                            "--shots", "19", "--queries", "2"], "examples per class")
+    assert not out.exists()

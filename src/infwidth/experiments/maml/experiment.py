@@ -75,22 +75,24 @@ def train(
     from infwidth.device import resolve_device
     from infwidth.runs import prepare_out_dir, seed_everything, write_run_record
 
-    out, resuming = prepare_out_dir(out, cfg.to_dict(), resume=resume, overwrite=overwrite)
-    dev = resolve_device(device)
-    seed_everything(cfg.seed)
     splits = splits or {}
     train_needed = _needs_training(cfg)
     for split in ("train", "val", "test") if train_needed else ("test",):
         if split not in splits:
             splits[split] = load_split(split, data)
+    # samplers check the task shape against the data: fail before anything is written to ``out``
     train_s = sampler(cfg, splits["train"], "train") if train_needed else None
+    val_s = sampler(cfg, splits["val"], "val") if train_needed else None
+    sampler(cfg, splits["test"], "test")
+    out, resuming = prepare_out_dir(out, cfg.to_dict(), resume=resume, overwrite=overwrite)
+    dev = resolve_device(device)
+    seed_everything(cfg.seed)
     learner = build_learner(cfg, None if train_s is None else train_s.pool, dev)
     state = TrainState()
     ckpt = out / CHECKPOINT
     if resuming and ckpt.exists():
         state = load_train_state(ckpt)
     if train_needed:
-        val_s = sampler(cfg, splits["val"], "val")
         total = cfg.epochs * cfg.batches
         bar = tqdm(total=total, initial=state.epoch * cfg.batches, desc=f"meta-train {cfg.label}",
                    disable=not show_progress, leave=False)
