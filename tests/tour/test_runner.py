@@ -27,7 +27,7 @@ def test_tour_writes_report_for_selected_sections(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_full_tour(tmp_path):
-    """The README's main job end to end (about 6 minutes on 2 CPUs)."""
+    """The README's main job end to end (about 1 minute on 2 CPUs)."""
     assert main(["tour", "--out", str(tmp_path)]) == 0
     report = json.loads((tmp_path / "report.json").read_text())
     assert list(report["sections"]) == list(SECTIONS)
