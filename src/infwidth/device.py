@@ -18,10 +18,16 @@ def default_device() -> torch.device:
     return torch.device("cpu")
 
 
-def resolve_device(device: str | torch.device | None = None) -> torch.device:
-    """``None`` or ``"auto"`` picks :func:`default_device`; anything else is passed to torch."""
+def resolve_device(device: str | torch.device | None = None, dtype: torch.dtype | None = None) -> torch.device:
+    """``None`` or ``"auto"`` picks :func:`default_device`; anything else is passed to torch.
+
+    With ``dtype=torch.float64``, "auto" avoids Apple MPS (it has no float64) and falls back to the CPU.
+    """
     if device is None or (isinstance(device, str) and device == "auto"):
-        return default_device()
+        dev = default_device()
+        if dev.type == "mps" and dtype == torch.float64:
+            return torch.device("cpu")
+        return dev
     return torch.device(device)
 
 

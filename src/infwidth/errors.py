@@ -15,3 +15,15 @@ def require(condition: bool, message: str) -> None:
     """Raise :class:`UserError` with ``message`` unless ``condition`` holds."""
     if not condition:
         raise UserError(message)
+
+
+def check_int(value: object, what: str, minimum: int = 1) -> int:
+    """``value`` if it is an int (not a bool) >= ``minimum``; else a one-line :class:`UserError`.
+
+    The message reads "``what`` must be a positive integer, got ..." for ``minimum = 1`` and
+    "``what`` must be a non-negative integer, got ..." for ``minimum = 0``.
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        kind = {1: "a positive integer", 0: "a non-negative integer"}.get(minimum, f"an integer >= {minimum}")
+        raise UserError(f"{what} must be {kind}, got {value!r}")
+    return value

@@ -7,8 +7,6 @@ it): ``word``, a space, ``n`` little-endian float32, a newline. Files are writte
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -16,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from infwidth.errors import UserError
+from infwidth.runs import atomic_file
 
 
 def _as_array(vectors: Any) -> np.ndarray:
@@ -37,23 +36,16 @@ def save_word2vec(path: str | Path, vocab: Sequence[str] | Any, vectors: Any, *,
         if not w or any(ch.isspace() for ch in w):
             raise UserError(f"word {w!r} is empty or contains whitespace; the word2vec format cannot store it")
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(f"{arr.shape[0]} {arr.shape[1]}\n".encode())
-            if binary:
-                rows = arr.astype("<f4")
-                for w, row in zip(words, rows, strict=True):
-                    fh.write(w.encode("utf-8") + b" " + row.tobytes() + b"\n")
-            else:
-                fmt = " ".join(["%.9g"] * arr.shape[1])
-                for w, row in zip(words, arr.tolist(), strict=True):
-                    fh.write(f"{w} {fmt % tuple(row)}\n".encode())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(path) as fh:
+        fh.write(f"{arr.shape[0]} {arr.shape[1]}\n".encode())
+        if binary:
+            rows = arr.astype("<f4")
+            for w, row in zip(words, rows, strict=True):
+                fh.write(w.encode("utf-8") + b" " + row.tobytes() + b"\n")
+        else:
+            fmt = " ".join(["%.9g"] * arr.shape[1])
+            for w, row in zip(words, arr.tolist(), strict=True):
+                fh.write(f"{w} {fmt % tuple(row)}\n".encode())
     return path
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from infwidth.device import resolve_device
 from infwidth.errors import UserError
 from infwidth.limits.kernels._recursion import Layer, layer_list, mlp_kernel_matrices
 from infwidth.limits.kernels.nonlinearities import Nonlinearity, get_nonlinearity
@@ -112,15 +113,6 @@ def as_inputs(x: ArrayLike, what: str, dtype: torch.dtype, device: torch.device)
     return t
 
 
-def _resolve(device: str | torch.device | None, dtype: torch.dtype) -> torch.device:
-    from infwidth.device import resolve_device
-
-    dev = resolve_device(device)
-    if dev.type == "mps" and dtype == torch.float64:  # MPS has no float64
-        return torch.device("cpu")
-    return dev
-
-
 class MLPKernel:
     """The infinite-width kernel function of an MLP: ``kernel(x1, x2) -> Kernels``.
 
@@ -155,7 +147,7 @@ class MLPKernel:
             raise UserError(f"tile must be a positive integer (rows per block), got {tile!r}")
         self.layers: list[Layer] = layer_list(self.depth, w, b, ow, ob, _ntk_weights(layers, self.depth))
         self.dtype = dtype
-        self.device = _resolve(device, dtype)
+        self.device = resolve_device(device, dtype)
         self.tile = None if tile is None else int(tile)
 
     @classmethod
