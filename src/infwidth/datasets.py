@@ -1,7 +1,8 @@
 """Where real data lives: a path the user gives, else ``$INFWIDTH_DATA``, else a development default.
 
 Small samples that the tour needs ship inside the package (``infwidth/_data``); see
-``scripts/make_package_data.py`` for how they were cut from the full data and their licences.
+``scripts/make_word2vec_sample.py`` and ``scripts/make_omniglot_sample.py`` for how they were cut
+from the full data, and the README beside each sample for its source and licence.
 """
 
 from __future__ import annotations

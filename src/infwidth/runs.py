@@ -52,13 +52,14 @@ def versions() -> dict[str, str]:
     }
 
 
-def _jsonable(obj: Any) -> Any:
+def jsonable(obj: Any) -> Any:
+    """Convert Fractions, paths, numpy/torch values (and containers of them) to JSON-ready Python."""
     from fractions import Fraction
 
     if isinstance(obj, Mapping):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
+        return {str(k): jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
+        return [jsonable(v) for v in obj]
     if isinstance(obj, Path):
         return str(obj)
     if isinstance(obj, Fraction):
@@ -99,7 +100,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
 
 def atomic_write_json(path: str | Path, obj: Any) -> None:
     """Atomically write ``obj`` as indented JSON (Fractions, paths and arrays converted)."""
-    atomic_write_bytes(path, (json.dumps(_jsonable(obj), indent=2) + "\n").encode())
+    atomic_write_bytes(path, (json.dumps(jsonable(obj), indent=2) + "\n").encode())
 
 
 def atomic_torch_save(obj: Any, path: str | Path) -> None:
@@ -125,7 +126,7 @@ def prepare_out_dir(
     """
     out = Path(out)
     record = out / RUN_FILE
-    config = _jsonable(config)
+    config = jsonable(config)
     if record.exists():
         try:
             old = json.loads(record.read_text())
@@ -159,17 +160,12 @@ def write_run_record(
     """Write ``run.json``: config, versions, status, time and (optionally) results."""
     path = Path(out) / RUN_FILE
     record = {
-        "config": _jsonable(config),
+        "config": jsonable(config),
         "versions": versions(),
         "status": status,
         "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     if results is not None:
-        record["results"] = _jsonable(results)
+        record["results"] = jsonable(results)
     atomic_write_json(path, record)
     return path
-
-
-def jsonable(obj: Any) -> Any:
-    """Public alias: convert Fractions, paths, numpy/torch values to JSON-ready Python."""
-    return _jsonable(obj)
