@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import torch
 
-from infwidth.errors import UserError
+from infwidth.errors import UserError, check_int
 
 Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -47,10 +47,8 @@ def check_data(x: torch.Tensor, y: torch.Tensor, d_in: int, d_out: int, batch: i
         raise UserError(f"{x.shape[0]} inputs but {y.shape[0]} targets; give one target per input")
     if y.dim() == 2 and y.shape[1] != d_out:
         raise UserError(f"targets have shape {tuple(y.shape)} but the model has d_out={d_out}; pass (N, {d_out})")
-    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
-        raise UserError(f"batch size must be a positive integer, got {batch!r}")
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-        raise UserError(f"steps must be a non-negative integer, got {steps!r}")
+    check_int(batch, "batch size")
+    check_int(steps, "steps", minimum=0)
 
 
 @dataclass

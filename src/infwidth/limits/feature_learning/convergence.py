@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from infwidth.errors import UserError
+from infwidth.errors import UserError, check_int
 from infwidth.limits.feature_learning._sgd import Trajectory, train_module
 from infwidth.limits.feature_learning.deep_linear import DeepLinearMupLimit
 from infwidth.limits.feature_learning.linear import LinearMupLimit
@@ -47,9 +47,7 @@ class ConvergenceConfig:
         if self.model not in MODELS:
             raise UserError(f"unknown model {self.model!r}; choose one of {', '.join(MODELS)}")
         for name in ("depth", "steps", "seeds", "batch"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise UserError(f"{name} must be a positive integer, got {value!r}")
+            check_int(getattr(self, name), name)
         if not self.widths or any(isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in self.widths):
             raise UserError(f"widths must be integers >= 1, got {list(self.widths)!r}")
         if list(self.widths) != sorted(set(self.widths)):

@@ -24,7 +24,7 @@ from infwidth.limits.feature_learning._sgd import (
     check_data,
     resolve_loss,
 )
-from infwidth.limits.feature_learning.linear import check_inputs, check_width
+from infwidth.limits.feature_learning.linear import check_dims, check_inputs, check_width
 
 
 def _check_depth(depth: int) -> int:
@@ -143,9 +143,7 @@ class DeepLinearMupLimit:
         dtype: torch.dtype = torch.float64,
         device: torch.device | str | None = None,
     ) -> None:
-        for name, value in (("d_in", d_in), ("d_out", d_out)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise UserError(f"{name} must be a positive integer, got {value!r}")
+        check_dims(d_in, d_out)
         self.d_in, self.d_out, self.depth = d_in, d_out, _check_depth(depth)
         self.sigma_u, self.sigma_w, self.sigma_v = float(sigma_u), float(sigma_w), float(sigma_v)
         self.dtype, self.device = dtype, device

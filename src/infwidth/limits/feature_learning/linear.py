@@ -14,13 +14,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from infwidth.errors import UserError, require
+from infwidth.errors import UserError, check_int, require
 
 
-def _check_dims(d_in: int, d_out: int) -> None:
-    for name, value in (("d_in", d_in), ("d_out", d_out)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise UserError(f"{name} must be a positive integer, got {value!r}")
+def check_dims(d_in: int, d_out: int) -> None:
+    """Input and output dimensions are positive integers (one-line error otherwise)."""
+    check_int(d_in, "d_in")
+    check_int(d_out, "d_out")
 
 
 def check_width(width: int) -> int:
@@ -85,7 +85,7 @@ class LinearMupLimit(nn.Module):
         device: torch.device | str | None = None,
     ) -> None:
         super().__init__()
-        _check_dims(d_in, d_out)
+        check_dims(d_in, d_out)
         self.d_in, self.d_out, self.k = d_in, d_out, d_in + d_out
         self.sigma_u, self.sigma_v = float(sigma_u), float(sigma_v)
         self.alpha = None if alpha is None else float(alpha)

@@ -26,7 +26,7 @@ from infwidth.limits.feature_learning._sgd import (
     check_data,
     resolve_loss,
 )
-from infwidth.limits.feature_learning.linear import check_inputs, check_width
+from infwidth.limits.feature_learning.linear import check_dims, check_inputs, check_width
 
 SQRT2 = math.sqrt(2.0)
 
@@ -101,9 +101,7 @@ class MeanFieldLimit:
         dtype: torch.dtype = torch.float64,
         device: torch.device | str | None = None,
     ) -> None:
-        for name, value in (("d_in", d_in), ("d_out", d_out)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise UserError(f"{name} must be a positive integer, got {value!r}")
+        check_dims(d_in, d_out)
         resolve_nonlinearity(nonlinearity, quadrature=False)
         self.d_in, self.d_out, self.nonlinearity = d_in, d_out, nonlinearity
         self.sigma_u, self.sigma_v = float(sigma_u), float(sigma_v)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import torch
 
-from infwidth.errors import UserError
+from infwidth.errors import UserError, check_int
 from infwidth.limits.kernels.mlp import Kernels, MLPKernel
 from infwidth.limits.kernels.nonlinearities import Nonlinearity
 
@@ -79,9 +79,8 @@ def monte_carlo_kernels(
     **kernel_kwargs,  # noqa: ANN003 - same keywords as mlp_kernels
 ) -> Kernels:
     """Average of ``samples`` finite width-``width`` networks' NNGP and NTK (same keywords as mlp_kernels)."""
-    for value, what in ((width, "width"), (samples, "samples")):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise UserError(f"{what} must be a positive integer, got {value!r}")
+    check_int(width, "width")
+    check_int(samples, "samples")
     kernel = MLPKernel(**kernel_kwargs)
     from infwidth.limits.kernels.mlp import as_inputs
 

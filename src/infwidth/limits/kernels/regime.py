@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-from infwidth.errors import UserError
+from infwidth.errors import UserError, check_int
 from infwidth.limits.kernels._recursion import Layer
 from infwidth.limits.kernels.mlp import Kernels, MLPKernel
 from infwidth.limits.kernels.nonlinearities import Nonlinearity
@@ -93,8 +93,7 @@ def regime_kernel_fn(
             f"{p.name or 'this parametrization'} is in the {c.regime} regime, not the kernel regime; "
             "kernel limits exist only for kernel-regime parametrizations (e.g. ntp, or sp with c=1)"
         )
-    if isinstance(d_in, bool) or not isinstance(d_in, int) or d_in < 1:
-        raise UserError(f"d_in must be a positive integer, got {d_in!r}")
+    check_int(d_in, "d_in")
     if not (isinstance(bias_std, (int, float)) and bias_std >= 0):
         raise UserError(f"bias_std must be a number >= 0, got {bias_std!r}")
     L = p.depth

@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from infwidth.errors import UserError
+from infwidth.errors import UserError, check_int
 from infwidth.limits.kernels.mlp import Kernels, as_inputs
 
 Tensor = torch.Tensor
@@ -142,8 +142,7 @@ class KernelSGD:
     ) -> None:
         if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
             raise UserError(f"lr must be a positive finite number, got {lr!r}")
-        if isinstance(d_out, bool) or not isinstance(d_out, int) or d_out < 1:
-            raise UserError(f"d_out must be a positive integer, got {d_out!r}")
+        check_int(d_out, "d_out")
         if which not in ("ntk", "nngp"):
             raise UserError(f"which must be 'ntk' or 'nngp', got {which!r}")
         if isinstance(loss, str) and loss not in LOSSES:
