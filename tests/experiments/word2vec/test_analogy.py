@@ -169,31 +169,18 @@ def test_shipped_copy_parses_like_the_original():
     assert sizes["city-in-state"] == 2_467
 
 
-def _data():
-    try:
-        from infwidth.datasets import data_root
-
-        root = data_root()
-        return root if (root / "analogy" / "questions-words.txt").is_file() else None
-    except UserError:
-        return None
+def test_real_file_equals_shipped_copy(real_data):
+    root = real_data("analogy/questions-words.txt")
+    assert load_analogies(analogy_path(root)).sections == load_analogies().sections
 
 
-DATA = _data()
-
-
-@pytest.mark.skipif(DATA is None, reason="real data directory not found (set INFWIDTH_DATA)")
-def test_real_file_equals_shipped_copy():
-    assert load_analogies(analogy_path(DATA)).sections == load_analogies().sections
-
-
-@pytest.mark.skipif(DATA is None, reason="real data directory not found (set INFWIDTH_DATA)")
 @pytest.mark.slow
-def test_manifest_coverage_on_text8_like_prefix():
+def test_manifest_coverage_on_text8_like_prefix(real_data):
+    root = real_data("analogy/questions-words.txt")
     from infwidth.experiments.word2vec.vocab import load_corpus
 
-    vocab, _ = load_corpus(DATA, max_chars=10**8, min_count=5)
-    a = load_analogies(analogy_path(DATA))
+    vocab, _ = load_corpus(root, max_chars=10**8, min_count=5)
+    a = load_analogies(analogy_path(root))
     assert len(vocab) == 67_903
     assert a.coverage(vocab) == 16_242
     assert a.coverage(set(vocab.words[:30_000])) == 11_911

@@ -183,48 +183,34 @@ def test_shipped_sample_is_normalized_text8():
 
 
 # ---- real data -------------------------------------------------------------------------------
-def _data():
-    try:
-        from infwidth.datasets import data_root
-
-        root = data_root()
-        return root if (root / "text" / "AA.tar.xz").is_file() else None
-    except UserError:
-        return None
-
-
-DATA = _data()
-needs_data = pytest.mark.skipif(DATA is None, reason="real data directory not found (set INFWIDTH_DATA)")
-
-
-@needs_data
-def test_first_wiki_file_matches_reference():
-    with tarfile.open(DATA / "text" / "AA.tar.xz", "r|xz") as tar:
+def test_first_wiki_file_matches_reference(real_data):
+    root = real_data("text/AA.tar.xz")
+    with tarfile.open(root / "text" / "AA.tar.xz", "r|xz") as tar:
         for member in tar:
             if member.isfile():
                 assert member.name == "text/AA/wiki_00"
                 raw = tar.extractfile(member).read().decode("utf-8")
                 break
     expected = reference([raw])
-    got = normalized_text(DATA, max_chars=len(expected) + 1)
+    got = normalized_text(root, max_chars=len(expected) + 1)
     assert got == expected + " "
     assert got.startswith("anarchism anarchism is a political philosophy that advocates stateless societies")
 
 
-@needs_data
 @pytest.mark.slow
-def test_manifest_hash_of_first_1e8_bytes():
-    assert normalized_sha256(DATA, max_chars=10**8) == (MANIFEST_SHA_1E8, 10**8)
+def test_manifest_hash_of_first_1e8_bytes(real_data):
+    root = real_data("text/AA.tar.xz")
+    assert normalized_sha256(root, max_chars=10**8) == (MANIFEST_SHA_1E8, 10**8)
 
 
-@needs_data
 @pytest.mark.slow
-def test_manifest_hash_of_the_full_stream():
+def test_manifest_hash_of_the_full_stream(real_data):
     """The MANIFEST's full-stream hash and length (414,484,446) are those of the stream plus one
     trailing space (its per-prefix character counts also include one separator per archive);
     the stream itself, stripped as the rules say, is one character shorter."""
+    root = real_data("text/AA.tar.xz")
     digest, n = hashlib.sha256(), 0
-    for chunk in normalized_chunks(DATA):
+    for chunk in normalized_chunks(root):
         digest.update(chunk.encode("ascii"))
         n += len(chunk)
     assert (digest.hexdigest(), n) == ("410d3fce18b16ad5114745d2d584417d9fb5043efd127b5da3326370b5b50082", 414_484_445)

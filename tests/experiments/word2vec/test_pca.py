@@ -125,22 +125,9 @@ def test_shipped_list_shape():
     assert all(c not in cands for cities in cands.values() for c in cities)
 
 
-def _places():
-    try:
-        from infwidth.datasets import data_root
-
-        root = data_root()
-        return root if (root / "places" / "us_states.json").is_file() else None
-    except UserError:
-        return None
-
-
-PLACES = _places()
-
-
-@pytest.mark.skipif(PLACES is None, reason="real data directory not found (set INFWIDTH_DATA)")
-def test_places_data_gives_manifest_examples_and_the_shipped_list():
-    from_places = candidates_from_places(PLACES / "places")
+def test_places_data_gives_manifest_examples_and_the_shipped_list(real_data):
+    root = real_data("places/us_states.json")
+    from_places = candidates_from_places(root / "places")
     assert from_places["illinois"][0] == "chicago" and from_places["alabama"][0] == "huntsville"
     assert from_places["texas"][0] == "houston" and "dallas" in from_places["texas"]
-    assert load_candidates(PLACES) == load_candidates()  # the shipped list is what the data gives
+    assert load_candidates(root) == load_candidates()  # the shipped list is what the data gives
