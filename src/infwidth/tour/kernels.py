@@ -7,8 +7,6 @@ the gap between them closes like n^{-1/2}. Also checks the closed-form kernels a
 
 from __future__ import annotations
 
-import json
-
 from infwidth.tour import SectionResult, TourContext
 
 TITLE = "Kernel regime: finite NTP networks converge to the infinite-width NTK dynamics"
@@ -20,6 +18,7 @@ def run(ctx: TourContext) -> SectionResult:
     from infwidth.limits.kernels.checks import finite_vs_limit, synthetic_regression
     from infwidth.parametrizations.abc import ntp
     from infwidth.plotting import plt, save_figure
+    from infwidth.runs import atomic_write_json
 
     out = ctx.section_dir("kernels")
     data = synthetic_regression(n_train=16, n_test=32, d=4, seed=ctx.seed)
@@ -56,7 +55,7 @@ def run(ctx: TourContext) -> SectionResult:
 
     numbers = {"widths": res.widths, "gaps": res.gaps, "slope": res.slope, "mc_relative_frobenius": mc_err,
                "gaps_per_seed": res.gaps_per_seed}
-    (out / "results.json").write_text(json.dumps(numbers, indent=2) + "\n")
+    atomic_write_json(out / "results.json", numbers)
     rows = "\n".join(f"| {w} | {g:.4f} |" for w, g in zip(res.widths, res.gaps, strict=True))
     md = f"""
 NTP, 2 hidden relu layers, 16 training points in d = 4, minibatch 4, lr 0.2, 20 SGD steps, 3 seeds, 32 test points.

@@ -143,11 +143,10 @@ def plot_convergence(results: dict[str, ConvergenceResult], path: Any) -> Any:
 def main(argv: Sequence[str] | None = None) -> None:
     """``python -m infwidth.limits.kernels.checks --out DIR``: NTP and SP(c=1) vs their limits, plot + JSON."""
     import argparse
-    import json
     from pathlib import Path
 
     from infwidth.parametrizations.abc import ntp, sp
-    from infwidth.runs import write_run_record
+    from infwidth.runs import atomic_write_json, write_run_record
 
     ap = argparse.ArgumentParser(description="finite networks vs their kernel limit (gap vs width)")
     ap.add_argument("--out", default="kernel-convergence")
@@ -167,7 +166,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"{label}: gaps {[round(g, 5) for g in results[label].gaps]}, slope {results[label].slope:.3f}")
     plot_convergence(results, out / "gap_vs_width.png")
     summary = {k: v.as_dict() for k, v in results.items()}
-    (out / "results.json").write_text(json.dumps(summary, indent=2) + "\n")
+    atomic_write_json(out / "results.json", summary)
     write_run_record(out, vars(args), results=summary)
 
 
