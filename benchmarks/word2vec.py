@@ -29,28 +29,21 @@ import sys
 import time
 
 
-def _speed_case(spec: str, vocab: int, batch: int, seconds: float, threads: int) -> dict:
+def _timed_training(spec: str, data, batch: int, seconds: float) -> tuple:
+    """Train ``spec`` on ``data`` batch by batch until ``seconds`` have passed after one warm-up batch.
+
+    Returns (model, words read -- before subsampling, like word2vec.c --, timed batches, elapsed s).
+    """
     import numpy as np
     import torch
 
     from infwidth.experiments.word2vec.config import TrainConfig
     from infwidth.experiments.word2vec.models import build_model, cbow_update
-    from infwidth.experiments.word2vec.train import (
-        corpus_from_ids,
-        epoch_stream,
-        learning_rate,
-        make_batch,
-    )
+    from infwidth.experiments.word2vec.train import epoch_stream, learning_rate, make_batch
 
-    torch.set_num_threads(threads)
-    rng = np.random.default_rng(0)
-    zipf = 1.0 / np.arange(1, vocab + 1)
-    tokens = rng.choice(vocab, size=max(2_000_000, 40 * vocab), p=zipf / zipf.sum())
-    data = corpus_from_ids([f"w{i}" for i in range(vocab)], tokens)
     cfg = TrainConfig(batch_size=batch)
     kept, pos = epoch_stream(data, 0, 0)
     model = build_model(spec, data.vocab_size)
-    # warm-up batch, then time whole batches until `seconds` have passed
     n_batches, start = 0, None
     for b in range(len(kept) // batch):
         lo, hi = b * batch, (b + 1) * batch
@@ -64,7 +57,25 @@ def _speed_case(spec: str, vocab: int, batch: int, seconds: float, threads: int)
         if time.perf_counter() - start >= seconds:
             break
     elapsed = time.perf_counter() - start
-    words = int(pos[hi]) - first_pos
+    return model, int(pos[hi]) - first_pos, n_batches, elapsed
+
+
+def _peak_rss_gb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9
+
+
+def _speed_case(spec: str, vocab: int, batch: int, seconds: float, threads: int) -> dict:
+    import numpy as np
+    import torch
+
+    from infwidth.experiments.word2vec.train import corpus_from_ids
+
+    torch.set_num_threads(threads)
+    rng = np.random.default_rng(0)
+    zipf = 1.0 / np.arange(1, vocab + 1)
+    tokens = rng.choice(vocab, size=max(2_000_000, 40 * vocab), p=zipf / zipf.sum())
+    data = corpus_from_ids([f"w{i}" for i in range(vocab)], tokens)
+    model, words, n_batches, elapsed = _timed_training(spec, data, batch, seconds)
     return {
         "model": spec,
         "V": vocab,
@@ -72,7 +83,7 @@ def _speed_case(spec: str, vocab: int, batch: int, seconds: float, threads: int)
         "batch": batch,
         "words_per_s": words / elapsed,
         "updates_per_s": n_batches * batch / elapsed,
-        "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9,
+        "peak_rss_gb": _peak_rss_gb(),
         "matrices_gb": 2 * model.vocab_size * model.width * 4 / 1e9,
         "seconds": elapsed,
     }
@@ -99,34 +110,13 @@ def _ours_on_corpus(spec: str, ids_path: str, batch: int, seconds: float, thread
     import numpy as np
     import torch
 
-    from infwidth.experiments.word2vec.config import TrainConfig
-    from infwidth.experiments.word2vec.models import build_model, cbow_update
-    from infwidth.experiments.word2vec.train import (
-        CorpusData,
-        epoch_stream,
-        learning_rate,
-        make_batch,
-    )
+    from infwidth.experiments.word2vec.train import CorpusData
 
     torch.set_num_threads(threads)
     z = np.load(ids_path)
     data = CorpusData([str(i) for i in range(len(z["keep"]))], z["counts"], z["ids"], z["keep"], z["neg_cdf"])
-    cfg = TrainConfig(batch_size=batch)
-    kept, pos = epoch_stream(data, 0, 0)
-    model = build_model(spec, data.vocab_size)
-    start = None
-    for b in range(len(kept) // batch):
-        lo, hi = b * batch, (b + 1) * batch
-        ctx, mask, tgt, neg = make_batch(kept, lo, hi, cfg, data.neg_cdf, np.random.default_rng([0, b]))
-        lr = learning_rate(cfg, int(pos[lo]), len(data.ids))
-        cbow_update(model, *(torch.from_numpy(x) for x in (ctx, mask, tgt, neg)), lr, cfg.weight_decay)
-        if start is None:
-            start, first = time.perf_counter(), int(pos[hi])
-        elif time.perf_counter() - start >= seconds:
-            break
-    elapsed = time.perf_counter() - start
-    return {"words_per_s": (int(pos[hi]) - first) / elapsed,
-            "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9}
+    _, words, _, elapsed = _timed_training(spec, data, batch, seconds)
+    return {"words_per_s": words / elapsed, "peak_rss_gb": _peak_rss_gb()}
 
 
 def _c_words_per_s(cmd: list[str], seconds: float) -> float:
