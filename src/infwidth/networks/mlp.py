@@ -15,8 +15,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from infwidth.errors import UserError
+from infwidth.errors import UserError, check_int
 from infwidth.parametrizations.abc import Parametrization
+from infwidth.parametrizations.classify import adam_exponents
 
 NONLINEARITIES: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "relu": torch.relu,
@@ -80,8 +81,7 @@ class ScaledMLP(nn.Module):
     ) -> None:
         super().__init__()
         for value, what in ((width, "width"), (d_in, "d_in"), (d_out, "d_out"), (depth, "depth")):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise UserError(f"{what} must be a positive integer, got {value!r}")
+            check_int(value, what)
         if len(weight_scales) != depth + 1:
             raise UserError(f"need {depth + 1} weight scales for depth {depth}, got {len(weight_scales)}")
         if bias_scales is not None and len(bias_scales) != depth + 1:
@@ -115,13 +115,6 @@ class ScaledMLP(nn.Module):
                 self.register_parameter(f"b{k}", nn.Parameter(b))
 
     # ---- forward ------------------------------------------------------------------------------
-    def layer_params(self, k: int) -> list[nn.Parameter]:
-        """The trained tensors of layer ``l`` (1-based): its weight and, if present, its bias."""
-        params = [getattr(self, f"w{k}")]
-        if self.bias_scales is not None:
-            params.append(getattr(self, f"b{k}"))
-        return params
-
     def _pre(self, k: int, x: torch.Tensor) -> torch.Tensor:
         out = nn.functional.linear(x, getattr(self, f"w{k}")) * self.weight_scales[k - 1].multiplier
         if self.bias_scales is not None:
@@ -210,8 +203,9 @@ def abc_adam_exponents(p: Parametrization) -> tuple[Fraction, ...]:
     Adam's step has O(1) coordinates, so the effective step on ``W^l`` is ``n^{-(c_l + a_l)}``;
     SGD's is ``n^{-(c + 2 a_l + g_l)}`` (see :func:`gradient_exponents`). Equal iff
     ``c_l = c + a_l + g_l``. muP gives effective steps 1, 1/n, 1/n (TP5's Adam table).
+    The classification's own rule: :func:`infwidth.parametrizations.classify.adam_exponents`.
     """
-    return tuple(p.c + a + g for a, g in zip(p.a, gradient_exponents(p), strict=True))
+    return adam_exponents(p)
 
 
 @dataclass(frozen=True)
@@ -271,8 +265,7 @@ def check_network_args(p: Any, width: Any, d_in: Any, d_out: Any, bias_std: Any)
     if not isinstance(p, Parametrization):
         raise UserError(f"expected an infwidth Parametrization, got {type(p).__name__}; use e.g. infwidth.parametrizations.mup(depth)")
     for value, what in ((width, "width"), (d_in, "d_in"), (d_out, "d_out")):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise UserError(f"{what} must be a positive integer, got {value!r}")
+        check_int(value, what)
     if not (isinstance(bias_std, (int, float)) and bias_std >= 0):
         raise UserError(f"bias_std must be a number >= 0, got {bias_std!r}")
 
