@@ -20,8 +20,14 @@ import numpy as np
 import torch
 
 from infwidth.device import torch_threads
-from infwidth.errors import UserError
-from infwidth.networks.mlp import AbcMLP, ScaledMLP, TensorScale, resolve_nonlinearity
+from infwidth.errors import UserError, check_int
+from infwidth.networks.mlp import (
+    AbcMLP,
+    ScaledMLP,
+    TensorScale,
+    abc_adam_exponents,
+    resolve_nonlinearity,
+)
 from infwidth.parametrizations.abc import Parametrization
 
 #: Default slope tolerance: finite-width corrections (relative O(n^{-1/2}) terms) plus seed noise.
@@ -59,8 +65,6 @@ def predicted_sizes(
     opt = optimizer.lower()
     kw: dict[str, Any] = {"optimizer": opt, "phi": phi_key}
     if opt == "adam":
-        from infwidth.networks.mlp import abc_adam_exponents
-
         kw["adam_c"] = tuple(adam_c) if adam_c is not None else abc_adam_exponents(p)
     names = quantity_names(p.depth)
     try:
@@ -379,13 +383,14 @@ class CoordCheck:
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready summary: config, per-quantity verdicts, divergences and the raw sizes."""
+        rows = self.rows()  # one fit per (step, quantity)
         return {
             "config": self.config,
             "parametrization": self.parametrization.as_dict(),
-            "passed": self.passed,
-            "tested": sum(r.status in ("pass", "fail") for r in self.rows()),
+            "passed": all(r.passed for r in rows),
+            "tested": sum(r.status in ("pass", "fail") for r in rows),
             "tolerance_rule": f"|fitted - predicted| <= {self.base_tolerance} + {NOISE_FACTOR} x seed standard error",
-            "quantities": [r.as_dict() for r in self.rows()],
+            "quantities": [r.as_dict() for r in rows],
             "divergences": [vars(d) | {"message": str(d)} for d in self.divergences],
             "sizes": {
                 str(w): {q: _finite_or_none(self.sizes[i, :, :, j]) for j, q in enumerate(self.names)}
@@ -417,10 +422,8 @@ def _check_inputs(widths: Sequence[int], steps: int, seeds: int, lr: float) -> l
         raise UserError(f"widths must be positive, got {','.join(map(str, widths))}")
     if any(b <= a for a, b in zip(widths, widths[1:], strict=False)):
         raise UserError(f"widths must increase, got {','.join(map(str, widths))}; list them smallest first")
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise UserError(f"steps must be a positive integer, got {steps!r}")
-    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
-        raise UserError(f"seeds must be a positive integer, got {seeds!r}")
+    check_int(steps, "steps")
+    check_int(seeds, "seeds")
     if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
         raise UserError(f"learning rate must be a positive finite number, got {lr!r}")
     return widths
@@ -502,7 +505,7 @@ def _run(
     sizes = np.full((len(widths), seeds, steps + 1, len(names)), np.nan)
     divergences: list[Divergence] = []
     nmax = widths[-1]
-    dims = [(nmax, d_in)] + [(nmax, nmax)] * (p.depth - 1) + [(d_out, nmax)]
+    dims = _shapes(nmax, d_in, d_out, p.depth)
     cls = AbcMLP if form == "abc" else PracticalMLP
     phi_fn = resolve_nonlinearity(nonlinearity)
     for s in range(seeds):
@@ -550,13 +553,10 @@ def _run(
         "dtype": str(dtype).replace("torch.", ""), "nested_init": nested, "lowrank_sgd": lowrank, "fit_from": fit_from,
     }
     if opt == "adam" and adam_c is None:
-        from infwidth.networks.mlp import abc_adam_exponents
-
         adam_c = abc_adam_exponents(p)
-    phi = nonlinearity if isinstance(nonlinearity, str) else "relu"
     return CoordCheck(
         parametrization=p, widths=widths, seeds=[seed + s for s in range(seeds)], steps=steps, optimizer=opt, lr=lr,
-        sizes=sizes, names=names, predicted=predicted_sizes(p, steps, opt, adam_c, phi), divergences=divergences,
+        sizes=sizes, names=names, predicted=predicted_sizes(p, steps, opt, adam_c, nonlinearity), divergences=divergences,
         config=config, base_tolerance=base_tolerance, fit_from=fit_from,
     )
 
@@ -581,7 +581,7 @@ def plot_coordcheck(cc: CoordCheck, out: str | Path, prefix: str = "coordcheck")
             for q, col in zip(layer_qs, colors, strict=True):
                 ys = cc.mean_sizes(q, t)
                 ok = np.isfinite(ys) & (ys > 0)
-                name = q.lstrip("d").replace("f", "f") if not is_delta else "Δ" + q[1:]
+                name = "Δ" + q[1:] if is_delta else q
                 ax.plot(widths[ok], ys[ok], "o-", color=col, ms=3, label=name)
                 pred = cc.predicted.get((t, q))
                 if pred is not None and ok.sum() >= 1:
