@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from infwidth.cli.app import app
-from infwidth.errors import UserError
+from infwidth.errors import UserError, check_int
 
 
 def parse_widths(text: str) -> list[int]:
@@ -83,7 +83,13 @@ def coordcheck(
 
     from infwidth.device import resolve_device
     from infwidth.networks.coordcheck import format_table, plot_coordcheck, run_coordcheck
-    from infwidth.runs import jsonable, prepare_out_dir, seed_everything, write_run_record
+    from infwidth.runs import (
+        atomic_write_json,
+        jsonable,
+        prepare_out_dir,
+        seed_everything,
+        write_run_record,
+    )
 
     p = build_parametrization(preset, depth, a, b, c, s)
     width_list = parse_widths(widths)
@@ -95,16 +101,13 @@ def coordcheck(
     dtypes = {"float32": torch.float32, "float64": torch.float64}
     if dtype not in dtypes:
         raise UserError(f"--dtype must be float32 or float64, got {dtype!r}")
-    if steps < 1:
-        raise UserError(f"--steps must be a positive integer, got {steps}")
-    if seeds < 1:
-        raise UserError(f"--seeds must be a positive integer, got {seeds}")
-    for value, what in ((d_in, "--d-in"), (d_out, "--d-out"), (batch, "--batch")):
-        if value < 1:
-            raise UserError(f"{what} must be a positive integer, got {value}")
+    for value, what in ((steps, "--steps"), (seeds, "--seeds"), (d_in, "--d-in"), (d_out, "--d-out"), (batch, "--batch")):
+        check_int(value, what)
+    if form not in ("abc", "practical"):
+        raise UserError(f"--form must be abc or practical, got {form!r}")
     if threads < 0:
         raise UserError(f"--threads must be >= 0 (0 keeps torch's default), got {threads}")
-    dev = resolve_device(device)
+    dev = resolve_device(device, dtypes[dtype])  # auto avoids MPS for float64
     config = {
         "parametrization": p.as_dict(), "widths": width_list, "steps": steps, "seeds": seeds, "optimizer": opt,
         "lr": eta, "d_in": d_in, "d_out": d_out, "batch": batch, "nonlinearity": nonlinearity, "form": form,
@@ -122,6 +125,8 @@ def coordcheck(
         adam_list = parse_list(adam_c, "--adam-c")
         if opt != "adam":
             raise UserError("--adam-c needs --optimizer adam")
+        if form != "abc":
+            raise UserError("--adam-c is supported with --form abc only; drop --form practical")
         if len(adam_list) != p.depth + 1:
             raise UserError(f"--adam-c has {len(adam_list)} entries but depth {p.depth} needs L+1 = {p.depth + 1}")
     resolve_nonlinearity(nonlinearity)
@@ -138,8 +143,6 @@ def coordcheck(
     bar.close()
     figures = plot_coordcheck(cc, out_dir) if plots else []
     result = cc.as_dict() | {"plots": [str(f) for f in figures]}
-    from infwidth.runs import atomic_write_json
-
     atomic_write_json(out_dir / "coordcheck.json", result)
     summary = {k: result[k] for k in ("passed", "tested", "tolerance_rule", "quantities", "divergences", "plots")}
     write_run_record(out_dir, config, results=summary)
@@ -152,9 +155,9 @@ def coordcheck(
             typer.echo(f"diverged: {d}")
         if result["tested"] == 0:
             typer.echo("no quantity could be tested: the classification predicts no exponents for this parametrization")
-        verdict = "PASS" if cc.passed else "FAIL"
+        verdict = "PASS" if result["passed"] else "FAIL"
         typer.echo(f"{verdict}: {result['tested']} quantities tested ({result['tolerance_rule']}); results in {out_dir}")
         for f in figures:
             typer.echo(f"plot: {f}")
-    if not cc.passed:
+    if not result["passed"]:
         raise typer.Exit(1)
