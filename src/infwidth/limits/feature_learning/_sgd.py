@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import torch
 
 from infwidth.errors import UserError, check_int
+from infwidth.limits.feature_learning.linear import check_inputs
 
 Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -49,6 +50,27 @@ def check_data(x: torch.Tensor, y: torch.Tensor, d_in: int, d_out: int, batch: i
         raise UserError(f"targets have shape {tuple(y.shape)} but the model has d_out={d_out}; pass (N, {d_out})")
     check_int(batch, "batch size")
     check_int(steps, "steps", minimum=0)
+
+
+def prepare_data(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    eval_x: torch.Tensor,
+    d_in: int,
+    d_out: int,
+    batch: int,
+    steps: int,
+    dtype: torch.dtype,
+    device: torch.device | str | None,
+    what: str = "muP limit",
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Check a training run's data (:func:`check_data`, ``eval_x`` too), then move it to ``dtype``/``device``.
+
+    Returns ``(x, y, eval_x)`` with ``eval_x`` as ``(E, d_in)``; ``what`` names the model in errors.
+    """
+    check_data(x, y, d_in, d_out, batch, steps)
+    check_inputs(eval_x, d_in, what)
+    return tuple(t.to(dtype).to(device) for t in (x, y, eval_x.reshape(-1, d_in)))
 
 
 @dataclass

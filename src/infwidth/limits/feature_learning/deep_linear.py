@@ -21,7 +21,7 @@ from infwidth.limits.feature_learning._sgd import (
     Loss,
     Trajectory,
     batch_indices,
-    check_data,
+    prepare_data,
     resolve_loss,
 )
 from infwidth.limits.feature_learning.linear import check_dims, check_inputs, check_width
@@ -167,10 +167,8 @@ class DeepLinearMupLimit:
         loss: str | Loss = "mse",
     ) -> Trajectory:
         """Run the limit's SGD; outputs and last-layer feature kernels on ``eval_x`` at steps 0..T."""
-        check_data(x, y, self.d_in, self.d_out, batch, steps)
-        check_inputs(eval_x, self.d_in, "muP limit")
+        x, y, eval_x = prepare_data(x, y, eval_x, self.d_in, self.d_out, batch, steps, self.dtype, self.device)
         loss_fn = resolve_loss(loss)
-        x, y, eval_x = (t.to(self.dtype).to(self.device) for t in (x, y, eval_x.reshape(-1, self.d_in)))
         d, do = self.d_in, self.d_out
         basis = _Basis(self.dtype, self.device)
         eye = torch.eye(d + do, dtype=self.dtype, device=self.device)
@@ -254,11 +252,9 @@ def simulate_finite(
     from infwidth.limits.feature_learning._lazy_gaussian import LazyGaussianMatrix
 
     check_width(width)
-    check_data(x, y, limit.d_in, limit.d_out, batch, steps)
-    check_inputs(eval_x, limit.d_in, "finite net")
-    loss_fn = resolve_loss(loss)
     dt, dev, n = limit.dtype, limit.device, width
-    x, y, eval_x = (t.to(dt).to(dev) for t in (x, y, eval_x.reshape(-1, limit.d_in)))
+    x, y, eval_x = prepare_data(x, y, eval_x, limit.d_in, limit.d_out, batch, steps, dt, dev, "finite net")
+    loss_fn = resolve_loss(loss)
     if dense is not None:
         w1 = math.sqrt(n) * dense.first.detach().clone()
         w_out = math.sqrt(n) * dense.last.detach().mT.clone()

@@ -23,7 +23,7 @@ from infwidth.limits.feature_learning._sgd import (
     Loss,
     Trajectory,
     batch_indices,
-    check_data,
+    prepare_data,
     resolve_loss,
 )
 from infwidth.limits.feature_learning.linear import check_dims, check_inputs, check_width
@@ -146,10 +146,7 @@ class MeanFieldLimit:
         ``rule``: "trapezoid" (default: q equispaced points on [-8, 8] per direction) or "hermite"
         (Gauss-Hermite; always used for the identity, where it is exact).
         """
-        check_data(x, y, self.d_in, self.d_out, batch, steps)
-        check_inputs(eval_x, self.d_in, "muP limit")
-        eval_x = eval_x.reshape(-1, self.d_in)
-        x, y, eval_x = (t.to(self.dtype).to(self.device) for t in (x, y, eval_x))
+        x, y, eval_x = prepare_data(x, y, eval_x, self.d_in, self.d_out, batch, steps, self.dtype, self.device)
         basis = input_basis(torch.cat([x, eval_x]).cpu()).to(self.dtype).to(self.device)
         m = basis.shape[1]
         dims = m + self.d_out
