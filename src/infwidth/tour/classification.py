@@ -6,7 +6,6 @@ Also checks the symmetry on every row, lists the one-step exponents a finite net
 
 from __future__ import annotations
 
-import json
 from fractions import Fraction
 
 from infwidth.tour import SectionResult, TourContext
@@ -82,6 +81,7 @@ def run(ctx: TourContext) -> SectionResult:
         named_table,
         named_table_markdown,
     )
+    from infwidth.runs import atomic_write_json
 
     out = ctx.section_dir("classification")
     parts: list[str] = []
@@ -97,7 +97,7 @@ def run(ctx: TourContext) -> SectionResult:
             numbers["regime"][f"{row['name']} (L={depth})"] = row["regime"]
             numbers["kernel"][f"{row['name']} (L={depth})"] = row["kernel_layers"]
         ctx.log(f"classified {len(tables[depth])} named parametrizations at L = {depth}")
-    (out / "named.json").write_text(json.dumps({str(d): t for d, t in tables.items()}, indent=2) + "\n")
+    atomic_write_json(out / "named.json", {str(d): t for d, t in tables.items()})
 
     # the symmetry: every output unchanged for every row and several shifts
     checked = mismatches = 0
