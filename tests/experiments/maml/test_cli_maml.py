@@ -33,6 +33,18 @@ def test_bad_arguments(capsys, tmp_path):
                    "drop --width")
     one_line_error(capsys, ["maml", "train", "--out", str(tmp_path / "a"), "--profile", "huge"], "unknown profile")
     one_line_error(capsys, ["maml", "eval", str(tmp_path / "nothing")], "not a finished maml run")
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "run.json").write_text("{not json")
+    (bad / "test_accuracies.npy").write_bytes(b"")
+    one_line_error(capsys, ["maml", "eval", str(bad)], "not the run.json of an 'infwidth maml train' run")
+    one_line_error(capsys, ["maml", "eval", str(bad), "--test-steps", "2"], "not the run.json")
+    (bad / "run.json").write_text(json.dumps({"config": {"widths": [8]}}))  # another experiment's run
+    one_line_error(capsys, ["maml", "eval", str(bad)], "not the run.json")
+    one_line_error(capsys, ["maml", "eval", str(bad), "--test-steps", "-1"],
+                   "--test-steps must be a non-negative integer, got -1")
+    one_line_error(capsys, ["maml", "eval", str(bad), "--test-batches", "0"],
+                   "--test-batches must be a positive integer, got 0")
 
 
 @pytest.mark.slow

@@ -6,6 +6,7 @@ every epoch) and ``test_accuracies.npy`` (per-task meta-test accuracies, for poo
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from infwidth.errors import UserError
+from infwidth.errors import UserError, check_int
 from infwidth.experiments.maml.config import MamlConfig
 from infwidth.experiments.maml.data import OmniglotClasses, load_split
 from infwidth.experiments.maml.fomaml import (
@@ -56,6 +57,16 @@ def build_learner(cfg: MamlConfig, pool: torch.Tensor | None, device: torch.devi
 
 def _needs_training(cfg: MamlConfig) -> bool:
     return cfg.model == "mup" or cfg.meta_lr > 0
+
+
+def read_config(run: Path) -> MamlConfig:
+    """The config stored in a maml run's ``run.json`` (one-line error if it is not one)."""
+    record = Path(run) / "run.json"
+    try:
+        return MamlConfig(**json.loads(record.read_text())["config"])
+    except (ValueError, KeyError, TypeError) as exc:  # bad JSON, another experiment's run, a bad config
+        raise UserError(f"{record} is not the run.json of an 'infwidth maml train' run ({exc}); "
+                        "pass the --out directory of a maml run") from None
 
 
 def train(
@@ -143,15 +154,16 @@ def reevaluate(
     device: str = "auto", show_progress: bool = True,
 ) -> dict[str, Any]:
     """Evaluate a finished run's best state again (e.g. with more test-time inner steps)."""
-    import json
-
     from infwidth.device import resolve_device
     from infwidth.runs import atomic_write_json
 
-    record = out / "run.json"
-    if not record.is_file():
+    if steps is not None:
+        check_int(steps, "--test-steps", minimum=0)
+    if batches is not None:
+        check_int(batches, "--test-batches")
+    if not (out / "run.json").is_file():
         raise UserError(f"{out} holds no run (no run.json); pass the --out directory of 'infwidth maml train'")
-    cfg = MamlConfig(**json.loads(record.read_text())["config"])
+    cfg = read_config(out)
     pool = None
     if _needs_training(cfg):
         ckpt = out / CHECKPOINT
@@ -179,8 +191,6 @@ def summarize(runs: Sequence[Path], steps: int | None = None) -> list[dict[str, 
     ``steps`` picks a stored re-evaluation with that many inner steps (``reevaluate``) instead of the
     run's own meta-test.
     """
-    import json
-
     groups: dict[str, dict[str, Any]] = {}
     for run in runs:
         record = Path(run) / "run.json"
@@ -188,7 +198,7 @@ def summarize(runs: Sequence[Path], steps: int | None = None) -> list[dict[str, 
         if not record.is_file() or not accs.is_file():
             raise UserError(f"{run} is not a finished maml run (run.json / {accs.name} missing); finish it "
                             "first (or re-evaluate it with --test-steps)")
-        cfg = MamlConfig(**json.loads(record.read_text())["config"])
+        cfg = read_config(run)
         g = groups.setdefault(cfg.label, {"label": cfg.label, "model": cfg.model, "width": cfg.width, "accs": [],
                                           "seeds": []})
         g["accs"].append(np.load(accs))
