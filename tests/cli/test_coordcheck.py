@@ -58,6 +58,9 @@ def test_failing_check_exits_1_and_says_fail(tmp_path, capsys):
         (["--preset", "mup", "--depth", "2", "--optimizer", "lbfgs"], "sgd or adam"),
         (["--preset", "sp", "--depth", "2", "--adam-c", "1,1,1"], "--optimizer adam"),
         (["--preset", "sp", "--depth", "2", "--optimizer", "adam", "--adam-c", "1,1"], "L+1"),
+        (["--preset", "mup", "--depth", "2", "--form", "bogus"], "--form"),
+        (["--preset", "mup", "--depth", "1", "--optimizer", "adam", "--adam-c", "1,1", "--form", "practical"], "--form abc"),
+        (["--preset", "mup", "--depth", "2", "--d-in", "0"], "--d-in"),
     ],
 )
 def test_bad_input_is_one_line_exit_2(tmp_path, capsys, args, needle):
