@@ -83,6 +83,27 @@ class Trajectory:
     kernel_se: torch.Tensor | None = None
 
 
+def sgd_steps(
+    model: torch.nn.Module,
+    opt: torch.optim.Optimizer,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    steps: int,
+    batch: int,
+    loss_fn: Loss,
+    after_step: Callable[[], None] | None = None,
+) -> None:
+    """``steps`` optimizer steps on the cyclic minibatches of :func:`batch_indices`; ``after_step()`` after each."""
+    for t in range(steps):
+        idx = batch_indices(t, batch, x.shape[0])
+        value = loss_fn(model(x[idx]), y[idx])
+        opt.zero_grad()
+        value.backward()
+        opt.step()
+        if after_step is not None:
+            after_step()
+
+
 def train_module(
     model: torch.nn.Module,
     x: torch.Tensor,
@@ -105,11 +126,5 @@ def train_module(
             ks.append((h @ h.mT).detach().clone())
 
     record()
-    for t in range(steps):
-        idx = batch_indices(t, batch, x.shape[0])
-        value = loss_fn(model(x[idx]), y[idx])
-        opt.zero_grad()
-        value.backward()
-        opt.step()
-        record()
+    sgd_steps(model, opt, x, y, steps, batch, loss_fn, after_step=record)
     return Trajectory(torch.stack(fs), torch.stack(ks))

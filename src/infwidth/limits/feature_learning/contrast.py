@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from infwidth.limits.feature_learning._sgd import batch_indices, mse
+from infwidth.limits.feature_learning._sgd import mse, sgd_steps
 from infwidth.limits.feature_learning.convergence import fit_slope, make_task
 from infwidth.limits.feature_learning.mean_field import MeanFieldLimit
 
@@ -40,12 +40,7 @@ def kernel_movement(name: str, width: int, depth: int, steps: int, lr: float, se
             return net.forward_with_activations(ex)[1][f"x{depth}"].clone()
 
     x0 = features()
-    for t in range(steps):
-        idx = batch_indices(t, batch, x.shape[0])
-        loss = mse(net(x[idx]), y[idx])
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    sgd_steps(net, opt, x, y, steps, batch, mse)
     x1 = features()
     k0, k1 = x0 @ x0.mT / width, x1 @ x1.mT / width
     rel = torch.linalg.matrix_norm
