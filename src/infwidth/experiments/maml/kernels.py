@@ -141,16 +141,16 @@ class KernelMAML:
     def meta_step(self, batch: TaskBatch) -> BatchResult:
         f_q, y = self.adapt(batch, self.steps)
         T, q, _ = f_q.shape
-        g_q = (torch.softmax(f_q, -1) - torch.nn.functional.one_hot(y, self.num_outputs).to(self.dtype)) / q
-        x = batch.query_x.to(device=self.device, dtype=self.dtype).reshape(T * q, -1)
-        g = g_q.reshape(T * q, -1)
-        ratio = 1.0
-        if self.clip is not None and self.clip > 0:
-            norm = float(torch.sqrt(torch.clamp(torch.sum(g * (self.kernel(x, x) @ g)), min=0.0)))
-            ratio = min(1.0, self.clip / (norm + 1e-6))  # the 1e-6 of torch's clip_grad_norm_
-        if self.meta_lr != 0:
+        if self.meta_lr != 0:  # with meta_lr = 0 (the default baselines) the step and its clip norm are skipped
             if batch.query_index is None:
                 raise UserError("function-space meta-training needs tasks from the pool's sampler (query_index missing)")
+            g_q = (torch.softmax(f_q, -1) - torch.nn.functional.one_hot(y, self.num_outputs).to(self.dtype)) / q
+            g = g_q.reshape(T * q, -1)
+            ratio = 1.0
+            if self.clip is not None and self.clip > 0:
+                x = batch.query_x.to(device=self.device, dtype=self.dtype).reshape(T * q, -1)
+                norm = float(torch.sqrt(torch.clamp(torch.sum(g * (self.kernel(x, x) @ g)), min=0.0)))
+                ratio = min(1.0, self.clip / (norm + 1e-6))  # the 1e-6 of torch's clip_grad_norm_
             self.coeffs.index_add_(0, batch.query_index.to(self.device).reshape(-1), -self.meta_lr * ratio * g)
         return self._results(f_q, y)
 
