@@ -83,6 +83,7 @@ def test_train_eval_pca_and_refusals(tmp_path, corpus_file, capsys):
         (["--models", "limit:4"], "without a width"),
         (["--epochs", "x"], "--epochs must be an integer"),
         (["--epochs", "0"], "--epochs must be >= 1"),
+        (["--seed", "-1"], "--seed must be >= 0"),
         (["--config", "huge"], "unknown --config"),
         (["--memory-limit", "lots"], "--memory-limit"),
         (["--corpus", "/nonexistent/corpus.txt"], "does not exist"),

@@ -97,6 +97,7 @@ def validate(cfg: TrainConfig) -> None:
         (cfg.negatives >= 0, f"--negatives must be >= 0 (got {cfg.negatives})"),
         (cfg.batch_size >= 1, f"--batch-size must be >= 1 (got {cfg.batch_size})"),
         (cfg.min_count >= 1, f"--min-count must be >= 1 (got {cfg.min_count})"),
+        (cfg.seed >= 0, f"--seed must be >= 0 (got {cfg.seed})"),
         (cfg.lr > 0 and math.isfinite(cfg.lr), f"--lr must be a positive number (got {cfg.lr})"),
         (cfg.subsample >= 0, f"--subsample must be >= 0 (got {cfg.subsample}); 0 turns it off"),
         (cfg.weight_decay >= 0, f"--weight-decay must be >= 0 (got {cfg.weight_decay})"),
