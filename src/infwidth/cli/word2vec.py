@@ -62,6 +62,8 @@ def train(
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ) -> None:
     """Train every model of the config, evaluate analogies, write OUT/run.json and a results table."""
+    from dataclasses import replace
+
     from infwidth.experiments.word2vec.config import PRESETS, parse_bytes
     from infwidth.experiments.word2vec.train import run
 
@@ -79,9 +81,9 @@ def train(
     }
     cfg = cfg.with_(**changes)
     if max_chars:
-        cfg = _replace(cfg, max_chars=_int("--max-chars", max_chars, allow_none=True))
+        cfg = replace(cfg, max_chars=_int("--max-chars", max_chars, allow_none=True))
     if vocab_cap:
-        cfg = _replace(cfg, vocab_cap=_int("--vocab-cap", vocab_cap, allow_none=True))
+        cfg = replace(cfg, vocab_cap=_int("--vocab-cap", vocab_cap, allow_none=True))
     minutes = _float("--checkpoint-minutes", checkpoint_minutes)
     if minutes is None or minutes <= 0:
         raise UserError(f"--checkpoint-minutes must be positive (got {checkpoint_minutes!r})")
@@ -102,12 +104,6 @@ def train(
     )
     typer.echo(results_table(results))
     typer.echo(f"run record: {out / 'run.json'}")
-
-
-def _replace(cfg, **changes):
-    import dataclasses
-
-    return dataclasses.replace(cfg, **changes)
 
 
 def results_table(results: dict) -> str:
