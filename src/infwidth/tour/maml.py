@@ -33,7 +33,7 @@ def run(ctx: TourContext) -> SectionResult:
         cfg = make_config(model, width, seed=ctx.seed, **SCHEDULE)
         name = cfg.label.replace(" ", "_").replace("muP_", "")
         ctx.log(f"{cfg.label}: {'meta-training' if model == 'mup' else 'kernel adaptation from f0 = 0'}")
-        res = train(cfg, out / name, splits=dict(splits), overwrite=True, device=ctx.device, show_progress=False)
+        res = train(cfg, out / name, splits=splits, overwrite=True, device=ctx.device, show_progress=False)
         runs.append(out / name)
         lines.append(f"| {cfg.label} | {100 * res['test_acc']:.1f} +- {100 * res['test_ci95']:.1f} |")
     rows = summarize(runs)

@@ -86,7 +86,7 @@ def train(
     from infwidth.device import resolve_device
     from infwidth.runs import prepare_out_dir, seed_everything, write_run_record
 
-    splits = splits or {}
+    splits = dict(splits or {})  # loaded splits are added to a copy, never to the caller's dict
     train_needed = _needs_training(cfg)
     for split in ("train", "val", "test") if train_needed else ("test",):
         if split not in splits:
