@@ -58,6 +58,7 @@ def _run(ctx):
     from infwidth.experiments.word2vec.config import PRESETS
     from infwidth.experiments.word2vec.pca import plot_states_cities
     from infwidth.experiments.word2vec.places import load_candidates, states_and_cities
+    from infwidth.experiments.word2vec.train import VECTORS, model_dir_name
     from infwidth.experiments.word2vec.train import run as train_run
     from infwidth.tour import SectionResult
 
@@ -70,7 +71,7 @@ def _run(ctx):
     import torch
 
     figures, pca_text, pca_numbers = [], "", {}
-    vectors = {spec: torch.load(out / spec.replace(":", "-") / "vectors.pt", weights_only=False) for spec in results}
+    vectors = {spec: torch.load(out / model_dir_name(spec) / VECTORS, weights_only=False) for spec in results}
     words = next(iter(vectors.values()))["words"]
     pairs = states_and_cities(words, load_candidates(None))
     if len(pairs) >= 2:
