@@ -14,7 +14,6 @@ from torch import nn
 from infwidth.errors import UserError
 
 D_IN = 28 * 28
-PAPER_WIDTHS = (2, 8, 32, 128, 512, 2048, 8192)
 
 
 @dataclass(frozen=True)
