@@ -19,6 +19,7 @@ import torch
 
 from infwidth.errors import UserError
 from infwidth.networks.mlp import (
+    NONLINEARITIES,
     AbcMLP,
     ScaledMLP,
     TensorScale,
@@ -89,7 +90,7 @@ def _convert(net: ScaledMLP, target: type[ScaledMLP], sign: int) -> ScaledMLP:
     bias = net.bias_scales is not None
     w_theta, b_theta = practical_shifts(p, bias)
     ref = net.w1
-    phi = net.nonlinearity if net.nonlinearity in ("relu", "tanh", "gelu", "identity", "linear") else net.phi
+    phi = net.nonlinearity if net.nonlinearity in NONLINEARITIES else net.phi
     out = target(
         p, net.width, net.d_in, net.d_out, nonlinearity=phi, bias=bias, bias_std=net.bias_std,  # type: ignore[attr-defined,call-arg]
         device=ref.device, dtype=ref.dtype, seed=0,
