@@ -56,6 +56,7 @@ def test_kernel_cli_defaults_x2_and_readout(tmp_path: Path) -> None:
         ({"--x1": "nan.npy"}, "NaN"),
         ({"--x1": "missing.npy"}, "no such file"),
         ({"--x1": "flat.npy"}, "2-D"),
+        ({"--out": "."}, "is a directory"),
     ],
 )
 def test_kernel_cli_bad_input_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str], change, needle) -> None:  # noqa: ANN001

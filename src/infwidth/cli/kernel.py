@@ -72,6 +72,8 @@ def kernel(
         raise UserError(f"--x1 has {a.shape[1]} features but --x2 has {c.shape[1]}; both must have the same input dimension")
     if out.parent and not out.parent.exists():
         raise UserError(f"--out {out}: directory {out.parent} does not exist; create it first")
+    if out.is_dir():
+        raise UserError(f"--out {out} is a directory; give a file name, e.g. --out {out / 'kernels.npz'}")
     big = a.shape[0] * (a.shape[0] if c is None else c.shape[0]) > 4_000_000
     k = mlp_kernels(
         a, c, depth=depth_int, nonlinearity=nonlinearity, w_std=w, b_std=b, out_w_std=ow, out_b_std=ob,
