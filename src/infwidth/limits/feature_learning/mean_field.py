@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from infwidth.errors import UserError
+from infwidth.errors import UserError, check_int
 from infwidth.limits.feature_learning._sgd import (
     Loss,
     Trajectory,
@@ -161,8 +161,8 @@ class MeanFieldLimit:
             raise UserError(f"unknown quadrature rule {rule!r}; use 'trapezoid' or 'hermite'")
         self._rule = rule
         if method == "quadrature":
-            if isinstance(order, bool) or (order is not None and (not isinstance(order, int) or order < 1)):
-                raise UserError(f"quadrature order must be a positive integer, got {order!r}")
+            if order is not None:
+                check_int(order, "quadrature order")
             if q**dims > max_nodes:
                 raise UserError(
                     f"quadrature over {dims} directions at order {q} needs {q**dims} nodes (> {max_nodes}); "
