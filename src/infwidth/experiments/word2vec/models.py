@@ -129,13 +129,18 @@ def build_model(
         emb = torch.eye(V, dtype=dtype, device=device)
         return CBOWModel(emb, torch.zeros(V, V, dtype=dtype, device=device), kind, train_emb=kind == "limit")
     n = int(width)
+    emb = _random_embeddings(kind, V, n, gen, dtype)  # drawn first: sp's output vectors follow
     if kind == "sp":
-        emb = torch.randn(V, n, generator=gen, dtype=dtype)
         out = torch.randn(V, n, generator=gen, dtype=dtype) / math.sqrt(n)
     else:  # mup, or ntk with frozen random embeddings of width n
-        emb = torch.randn(V, n, generator=gen, dtype=dtype) / math.sqrt(n)
         out = torch.zeros(V, n, dtype=dtype)
     return CBOWModel(emb.to(device), out.to(device), kind, train_emb=kind != "ntk")
+
+
+def _random_embeddings(kind: str, V: int, n: int, gen: torch.Generator, dtype: torch.dtype) -> torch.Tensor:
+    """Width-``n`` starting embeddings: N(0, 1) for sp, N(0, 1/n) (rows of norm ~1) otherwise."""
+    emb = torch.randn(V, n, generator=gen, dtype=dtype)
+    return emb if kind == "sp" else emb / math.sqrt(n)
 
 
 def initial_embeddings(
@@ -145,9 +150,7 @@ def initial_embeddings(
     kind, width = parse_model_spec(spec)
     if width is None:
         return torch.eye(vocab_size, dtype=dtype)
-    gen = torch.Generator().manual_seed(seed)
-    emb = torch.randn(vocab_size, width, generator=gen, dtype=dtype)
-    return emb if kind == "sp" else emb / math.sqrt(width)
+    return _random_embeddings(kind, vocab_size, width, torch.Generator().manual_seed(seed), dtype)
 
 
 def _rows_per_chunk(row_floats: int) -> int:
