@@ -227,7 +227,7 @@ def pca(
         wanted = default_panels(list(paths))
     loaded = {m: _load_vectors(paths[m]) for m in wanted}
     words = next(iter(loaded.values()))[0]
-    candidates = load_candidates(None if data is None else str(data))
+    candidates = load_candidates(data)
     pairs = states_and_cities(words, candidates)
     path = out or run_dir / "states_cities_pca.png"
     res = plot_states_cities({panel_name(m): e for m, (_, e) in loaded.items()}, words, pairs, path,

@@ -101,11 +101,11 @@ def load_candidates(data: str | Path | None = None) -> dict[str, list[str]]:
     """Candidates from the data directory (places + analogy file), or the shipped list if ``None``/``"sample"``."""
     if data is None or str(data) == "sample":
         return read_candidates(package_data(*SHIPPED_LIST))
-    from infwidth.experiments.word2vec.analogy import load_analogies
+    from infwidth.experiments.word2vec.analogy import analogy_path, load_analogies
 
     root = Path(data)
     lists = [candidates_from_places(root / "places")]
-    qpath = root / "analogy" / "questions-words.txt"
+    qpath = analogy_path(root)
     if qpath.is_file():
         lists.append(candidates_from_analogies(load_analogies(qpath).sections))
     return merge_candidates(*lists)
