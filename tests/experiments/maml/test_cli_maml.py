@@ -72,3 +72,14 @@ def test_impossible_task_shape_writes_nothing(capsys, tmp_path):
     one_line_error(capsys, ["maml", "train", "--out", str(out), "--model", "gp-linear", "--ways", "5",
                             "--shots", "19", "--queries", "2"], "examples per class")
     assert not out.exists()
+
+
+def test_bad_device_writes_nothing(tmp_path, synthetic_classes):
+    from infwidth.experiments.maml.config import make_config
+    from infwidth.experiments.maml.experiment import train
+
+    classes = synthetic_classes()
+    out = tmp_path / "x"
+    with pytest.raises((UserError, RuntimeError)):  # torch's RuntimeError until resolve_device names the fix
+        train(make_config("gp-linear"), out, splits={"test": classes}, device="nonsense", show_progress=False)
+    assert not out.exists()

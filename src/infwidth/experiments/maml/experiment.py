@@ -91,12 +91,13 @@ def train(
     for split in ("train", "val", "test") if train_needed else ("test",):
         if split not in splits:
             splits[split] = load_split(split, data)
-    # samplers check the task shape against the data: fail before anything is written to ``out``
+    # samplers check the task shape against the data, and the device is resolved: fail before
+    # anything is written to ``out``
     train_s = sampler(cfg, splits["train"], "train") if train_needed else None
     val_s = sampler(cfg, splits["val"], "val") if train_needed else None
     sampler(cfg, splits["test"], "test")
-    out, resuming = prepare_out_dir(out, cfg.to_dict(), resume=resume, overwrite=overwrite)
     dev = resolve_device(device)
+    out, resuming = prepare_out_dir(out, cfg.to_dict(), resume=resume, overwrite=overwrite)
     seed_everything(cfg.seed)
     learner = build_learner(cfg, None if train_s is None else train_s.pool, dev)
     state = TrainState()
