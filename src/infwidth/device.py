@@ -7,6 +7,8 @@ from contextlib import contextmanager
 
 import torch
 
+from infwidth.errors import UserError
+
 
 def default_device() -> torch.device:
     """The fastest available device: CUDA, then Apple MPS, then CPU."""
@@ -28,7 +30,10 @@ def resolve_device(device: str | torch.device | None = None, dtype: torch.dtype 
         if dev.type == "mps" and dtype == torch.float64:
             return torch.device("cpu")
         return dev
-    return torch.device(device)
+    try:
+        return torch.device(device)
+    except (RuntimeError, TypeError):
+        raise UserError(f"unknown device {device!r}; use auto, cpu, cuda, cuda:N or mps") from None
 
 
 @contextmanager
