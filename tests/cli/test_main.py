@@ -1,5 +1,7 @@
 """The CLI entry point: one-line errors with exit code 2, help without a traceback."""
 
+import json
+
 from infwidth.cli import main
 
 
@@ -18,3 +20,17 @@ def test_tour_rejects_unknown_section(capsys, tmp_path):
     assert main(["tour", "--out", str(tmp_path), "--only", "nonsense"]) == 2
     err = capsys.readouterr().err.strip()
     assert "nonsense" in err and "\n" not in err
+
+
+def test_out_of_memory_is_one_line_error(capsys, tmp_path):
+    code = main(["converge", "--model", "linear1", "--widths", "2^40,2^41", "--steps", "1", "--seeds", "1",
+                 "--out", str(tmp_path / "oom")])
+    last = capsys.readouterr().err.strip().split("\r")[-1]  # after the progress bar's carriage returns
+    assert code == 2 and last.startswith("infwidth: error: out of memory") and "\n" not in last
+
+
+def test_coordcheck_takes_the_shared_width_range(capsys, tmp_path):
+    assert main(["coordcheck", "--preset", "mup", "--depth", "1", "--widths", "2^5..2^6", "--steps", "1",
+                 "--seeds", "1", "--d-in", "4", "--out", str(tmp_path / "cc"), "--json"]) in (0, 1)
+    record = json.loads((tmp_path / "cc" / "run.json").read_text())
+    assert record["config"]["widths"] == [32, 64]

@@ -48,6 +48,12 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(f"{message.rstrip('.')}; {hint}")
     except Exit as exc:
         return exc.exit_code
+    except MemoryError:
+        return _fail("out of memory; use smaller widths, fewer inputs or a smaller vocabulary")
+    except RuntimeError as exc:
+        if "allocate" not in str(exc) and "out of memory" not in str(exc):
+            raise
+        return _fail("out of memory; use smaller widths, fewer inputs or a smaller vocabulary")
     except (Abort, KeyboardInterrupt):
         print("infwidth: interrupted", file=sys.stderr)
         return 130

@@ -6,38 +6,9 @@ from pathlib import Path
 
 import typer
 
+from infwidth.cli._options import parse_widths
 from infwidth.cli.app import app
 from infwidth.errors import UserError
-
-
-def parse_widths(text: str) -> tuple[int, ...]:
-    """``16,64,256`` or a doubling range ``2^4..2^14`` (also ``16..16384``)."""
-    text = text.strip()
-
-    def one(tok: str) -> int:
-        tok = tok.strip()
-        try:
-            if "^" in tok:
-                base, exp = tok.split("^")
-                return int(base) ** int(exp)
-            return int(tok)
-        except ValueError:
-            raise UserError(f"cannot read width {tok!r}; write e.g. --widths 16,64,256 or 2^4..2^14") from None
-
-    if ".." in text:
-        lo, hi = (one(t) for t in text.split("..", 1))
-        if lo < 1 or hi < lo:
-            raise UserError(f"bad width range {text!r}; write LOW..HIGH with 1 <= LOW <= HIGH, e.g. 2^4..2^14")
-        out = []
-        w = lo
-        while w <= hi:
-            out.append(w)
-            w *= 2
-        return tuple(out)
-    widths = tuple(one(t) for t in text.split(",") if t.strip())
-    if any(w < 1 for w in widths):
-        raise UserError(f"widths must be >= 1 (got {text}); pass e.g. --widths 16,64,256")
-    return widths
 
 
 def _parse_lr(text: str) -> float:
@@ -78,7 +49,7 @@ def converge(
     )
     from infwidth.runs import atomic_write_json, prepare_out_dir, seed_everything, write_run_record
 
-    cfg = ConvergenceConfig(model=model, depth=depth, steps=steps, widths=parse_widths(widths), seeds=seeds,
+    cfg = ConvergenceConfig(model=model, depth=depth, steps=steps, widths=tuple(parse_widths(widths)), seeds=seeds,
                             lr=None if lr == "auto" else _parse_lr(lr), seed=seed, device=device).check()
     try:
         resolve_device(device)

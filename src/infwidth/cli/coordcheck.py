@@ -6,20 +6,9 @@ from pathlib import Path
 
 import typer
 
+from infwidth.cli._options import parse_widths
 from infwidth.cli.app import app
 from infwidth.errors import UserError, check_int
-
-
-def parse_widths(text: str) -> list[int]:
-    """``"64,128,256"`` -> ``[64, 128, 256]``; one-line error for anything else."""
-    out = []
-    for part in text.split(","):
-        part = part.strip()
-        try:
-            out.append(int(part))
-        except ValueError:
-            raise UserError(f"--widths must be comma-separated integers such as 64,128,256, got {text!r}") from None
-    return out
 
 
 def parse_positive(text: str, what: str) -> float:
@@ -54,7 +43,7 @@ def coordcheck(
     b: str = typer.Option(None, "--b", help="Init exponents b_1..b_(L+1), e.g. 1/2,1/2,1/2."),
     c: str = typer.Option(None, "--c", help="Learning-rate exponent c (overrides the preset's)."),
     s: str = typer.Option(None, "--s", help="s of preset up (0 = muP, 1/2 = NTP)."),
-    widths: str = typer.Option("64,128,256,512,1024,2048", "--widths", help="Increasing widths, comma-separated."),
+    widths: str = typer.Option("64,128,256,512,1024,2048", "--widths", help="Increasing widths: comma list (64,128,256) or doubling range (2^6..2^11)."),
     steps: int = typer.Option(3, "--steps", help="Training steps (updates) T."),
     seeds: int = typer.Option(3, "--seeds", help="Independent seeds K per width."),
     optimizer: str = typer.Option("sgd", "--optimizer", help="sgd or adam (per-layer rates keeping the regime)."),
