@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 $(BIN)/infwidth: pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -c constraints.txt -e ".[dev]"
+	$(BIN)/pip install -q -c constraints.txt -e ".[dev,all]"
 	touch $(BIN)/infwidth
 
 install: $(BIN)/infwidth
