@@ -315,19 +315,25 @@ class Program:
         return self.moment(_product, x, y, name=name, degree=2, label="x*y")
 
     def lincomb(self, terms: Sequence[tuple[float | Var | str, Var | str]], name: str | None = None) -> Var:
-        """``sum_k c_k x_k`` with constant or scalar-variable coefficients ``c_k`` (a linear Nonlin)."""
+        """``sum_k c_k x_k`` (a linear Nonlin); ``c_k`` a constant, a scalar variable, or ``(constant, scalar)``."""
         where = f"instruction {len(self.instructions)} (Nonlin)"
         if not terms:
             raise UserError(f"{where}: lincomb needs at least one (coefficient, vector) term")
-        consts, vecs, scal = [], [], []
+        consts, mults, vecs, scal = [], [], [], []
         for coef, vec in terms:
             vecs.append(self._ref(vec, where))
+            if isinstance(coef, tuple):  # (constant, scalar variable): their product
+                mult, coef = float(coef[0]), coef[1]
+            else:
+                mult = 1.0
             if isinstance(coef, (Var, str)):
                 consts.append(None)
+                mults.append(mult)
                 scal.append(self._ref(coef, where))
             else:
                 consts.append(float(coef))
-        fn = _LinComb(tuple(consts), len(vecs))
+                mults.append(1.0)
+        fn = _LinComb(tuple(consts), tuple(mults), len(vecs))
         return self.nonlin(fn, *vecs, *scal, name=name, linear=True, label=fn.label())
 
     def output(self, *scalars: Var | str) -> None:
@@ -396,15 +402,15 @@ def _product(x: Any, y: Any) -> Any:
 class _LinComb:
     """``sum_k c_k x_k``: constant coefficients first, then scalar variables in order."""
 
-    def __init__(self, consts: tuple[float | None, ...], n_vec: int) -> None:
-        self.consts, self.n_vec = consts, n_vec
+    def __init__(self, consts: tuple[float | None, ...], mults: tuple[float, ...], n_vec: int) -> None:
+        self.consts, self.mults, self.n_vec = consts, mults, n_vec
         self.__name__ = "lincomb"
 
     def __call__(self, *args: Any) -> Any:
         vecs, scal = args[: self.n_vec], iter(args[self.n_vec:])
         out = None
-        for c, v in zip(self.consts, vecs, strict=True):
-            term = (next(scal) if c is None else c) * v
+        for c, m, v in zip(self.consts, self.mults, vecs, strict=True):
+            term = ((m * next(scal) if m != 1.0 else next(scal)) if c is None else c) * v
             out = term if out is None else out + term
         return out
 
