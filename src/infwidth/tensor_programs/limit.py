@@ -91,6 +91,9 @@ class _Family:
     active: list[int] = field(default_factory=list)
     bits: list[int] = field(default_factory=list)  # global bit of each Zhat
     anc: list[int] = field(default_factory=list)  # ancestors of each input vector
+    own: list[int] = field(default_factory=list)  # each Zhat's own bit (autograd: Zhat are the leaves)
+    leaves: list[torch.Tensor] = field(default_factory=list)  # autograd: the Zhat leaf tensors
+    inputs: list[torch.Tensor] = field(default_factory=list)  # autograd: the inputs, still in the graph
     m: int = 0
 
 
@@ -134,11 +137,13 @@ def _peak_live(program: Program) -> int:
     return peak
 
 
-def estimate_memory(program: Program, points: int, replicas: int = 1, itemsize: int = 8) -> int:
-    """Bytes the limit holds for ``points`` points per replica: two buffers per MatMul, the live vectors."""
+def estimate_memory(program: Program, points: int, replicas: int = 1, itemsize: int = 8, graph: bool = False) -> int:
+    """Bytes the limit holds for ``points`` points per replica: two buffers per MatMul, the live vectors
+    (``graph``: every vector, which autograd keeps for the derivatives)."""
     sizes = _matmul_sizes(program)
     matmuls = sum(sizes.values())
-    per_point = (2 * matmuls + _peak_live(program) + 4) * itemsize * replicas
+    vectors = sum(1 for k in program.kinds.values() if k == VECTOR) if graph else _peak_live(program)
+    per_point = (2 * matmuls + vectors + 4) * itemsize * replicas
     chol = sum((m * m) for m in sizes.values()) * itemsize * replicas
     return per_point * points + chol
 
@@ -179,10 +184,12 @@ class _Solver:
 
     def __init__(self, program: Program, mode: str, replicas: int, points: int, dtype: torch.dtype,
                  device: torch.device, seed: int, rule: str = "hermite", order: int | None = None,
-                 moment_order: int = 20) -> None:
+                 moment_order: int = 20, derivatives: str = "autograd") -> None:
+        self.autograd = mode != "exact" and derivatives == "autograd"
         self.program, self.mode, self.R, self.P = program, mode, replicas, points
         self.dtype, self.device = dtype, device
         self.moment_order = moment_order
+        self._grids: dict[tuple[int, int], tuple[torch.Tensor, torch.Tensor]] = {}
         self.col = 0  # next xi column
         self.weights = torch.full((points,), 1.0 / points, dtype=dtype, device=device)
         if mode == "exact":
@@ -228,26 +235,33 @@ class _Solver:
 
     def moment(self, ins: Moment, args: list[torch.Tensor], kinds: list[str]) -> torch.Tensor:
         if self.mode != "exact":
-            return self.mean(torch.as_tensor(ins.fn(*args)).expand(self.R, self.P))
+            return self.mean(torch.as_tensor(ins.fn(*args)).expand(self.R, self.P)).detach()
         vecs = [a for a, k in zip(args, kinds, strict=True) if k == VECTOR]
         rows = torch.cat(vecs)  # (k, D): the arguments' coefficients
-        fac = _init_factor((rows @ rows.T).tolist()).to(self.dtype).to(self.device)  # (k, r)
-        r = fac.shape[1]
+        vals, vecs_ = torch.linalg.eigh(rows @ rows.T)
+        keep = vals > 1e-12 * vals.abs().max().clamp_min(1e-300)
+        fac = vecs_[:, keep] * vals[keep].sqrt()  # (k, r): the arguments' joint Gaussian
         q = (ins.degree // 2 + 1) if ins.degree is not None else self.moment_order
-        if r == 0:
-            pts = torch.zeros(1, 0, dtype=self.dtype, device=self.device)
-            w = torch.ones(1, dtype=self.dtype, device=self.device)
-        else:
-            nodes, weights = _rule("hermite", q)
-            g = np.stack(np.meshgrid(*([nodes] * r), indexing="ij"), -1).reshape(-1, r)
-            wg = np.prod(np.stack(np.meshgrid(*([weights] * r), indexing="ij"), -1).reshape(-1, r), -1)
-            pts = torch.from_numpy(g).to(self.dtype).to(self.device)
-            w = torch.from_numpy(wg).to(self.dtype).to(self.device)
+        pts, w = self._hermite_grid(q, fac.shape[1])
         z = pts @ fac.T  # (Q, k)
         it = iter(range(z.shape[1]))
         call = [z[:, next(it)][None] if k == VECTOR else a for a, k in zip(args, kinds, strict=True)]
         val = torch.as_tensor(ins.fn(*call)).expand(1, z.shape[0])
         return (val * w).sum(-1, keepdim=True)
+
+    def _hermite_grid(self, q: int, r: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Gauss-Hermite tensor grid for ``N(0, I_r)``, ``q`` points per direction (cached)."""
+        key = (q, r)
+        if key not in self._grids and r == 0:
+            self._grids[key] = (torch.zeros(1, 0, dtype=self.dtype, device=self.device),
+                                torch.ones(1, dtype=self.dtype, device=self.device))
+        if key not in self._grids:
+            nodes, weights = _rule("hermite", q)
+            g = np.stack(np.meshgrid(*([nodes] * r), indexing="ij"), -1).reshape(-1, r)
+            wg = np.prod(np.stack(np.meshgrid(*([weights] * r), indexing="ij"), -1).reshape(-1, r), -1)
+            self._grids[key] = (torch.from_numpy(g).to(self.dtype).to(self.device),
+                                torch.from_numpy(np.atleast_1d(wg)).to(self.dtype).to(self.device))
+        return self._grids[key]
 
     # -- the ket rules --------------------------------------------------------------------------
     def init_vectors(self, ins: InitVectors) -> list[torch.Tensor]:
@@ -265,6 +279,7 @@ class _Solver:
         fam = self.families[(ins.matrix, ins.transpose)]
         oth = self.families.get((ins.matrix, not ins.transpose))
         s2, m = fam.sigma2, fam.m
+        x_graph, x = x, x.detach()
         # Zhat: conditional on this family's earlier Zhat
         k0 = s2 * self.mean(x * x)[:, 0]  # (R,)
         act = fam.active
@@ -282,7 +297,7 @@ class _Solver:
         ratio = torch.where(k0 > 0, d2 / k0.clamp_min(1e-300), torch.zeros_like(d2))
         is_active = bool((k0 > 0).all()) and float(ratio.min()) > DEGENERATE
         if l_vec is not None:
-            fam.chol[:, m, torch.tensor(act, device=self.device)] = l_vec
+            fam.chol[:, m, torch.tensor(act, device=self.device)] = l_vec.to(fam.chol.dtype)
         if is_active:
             d = d2.clamp_min(0).sqrt()
             xi = self.new_xi().expand(self.R, self.P)
@@ -295,14 +310,18 @@ class _Solver:
             bit = 0
             for j in act:
                 bit |= fam.bits[j]
+        own = 1 << self.bit
         self.bit += 1
         fam.bits.append(bit)
+        fam.own.append(own)
         fam.anc.append(anc_x)
-        fam.x[:, m] = x
+        fam.x[:, m] = x.detach()
         fam.m += 1
+        if self.autograd:
+            return self._zdot_autograd(fam, oth, x_graph, zhat, own, anc_x)
         anc = bit
         out = zhat
-        # Zdot: sigma^2 sum_y Z^y E[dZ^x / dZhat^{W^T y}], over the W^T y that x depends on
+        # Zdot: sigma^2 sum_y Z^y E[dZ^x / dZhat^{W^T y}], over the W^T y that x depends on (Stein's lemma)
         if oth is not None and oth.active:
             sel = [j for j in oth.active if oth.bits[j] & anc_x]
             if sel:
@@ -313,6 +332,27 @@ class _Solver:
                 out = out + oth.sigma2 * torch.einsum("rs,rsp->rp", g, oth.x.index_select(1, idx))
                 for j in sel:
                     anc |= oth.anc[j]
+        return out, anc
+
+    def _zdot_autograd(self, fam: _Family, oth: _Family | None, x: torch.Tensor, zhat: torch.Tensor, own: int,
+                       anc_x: int) -> tuple[torch.Tensor, int]:
+        """Zhat as a leaf; Zdot from per-particle derivatives of Z^x (autograd, expectations detached)."""
+        leaf = zhat.detach().requires_grad_(True)
+        fam.leaves.append(leaf)
+        fam.inputs.append(x)
+        out, anc = leaf, own
+        if oth is None or not x.requires_grad:
+            return out, anc
+        sel = [j for j in range(oth.m) if oth.own[j] & anc_x]
+        if not sel:
+            return out, anc
+        grads = torch.autograd.grad((x * self.weights).sum(), [oth.leaves[j] for j in sel], retain_graph=True,
+                                    allow_unused=True)
+        for j, g in zip(sel, grads, strict=True):
+            if g is None:
+                continue
+            out = out + (oth.sigma2 * g.sum(-1, keepdim=True)) * oth.inputs[j]  # E over particles, per replica
+            anc |= oth.anc[j]
         return out, anc
 
 
@@ -341,13 +381,15 @@ def solve_limit(
     device: torch.device | str | None = None,
     memory_limit: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    derivatives: str = "autograd",
 ) -> LimitResult:
     """The limit of every scalar of ``program`` (Master Theorem), with standard errors for ``mc``.
 
     ``particles`` M (``mc``: split over ``replicas`` independent runs) or ``target_se`` (a pilot run at
     ``particles``, then M grown so the largest output standard error meets it); ``order`` and ``rule``
     for ``quadrature``. Memory is estimated first; a run that would not fit is refused naming the M
-    that fits.
+    that fits. ``derivatives``: ``E[dZ/dZhat]`` by "autograd" (per-particle derivatives) or "stein"
+    (``E[Z xi]``, no graph kept, noisier).
     """
     from infwidth.device import resolve_device
 
@@ -359,6 +401,9 @@ def solve_limit(
     if target_se is not None and not (isinstance(target_se, (int, float)) and math.isfinite(target_se) and target_se > 0):
         raise UserError(f"target_se must be a positive number, got {target_se!r}")
     dev = resolve_device(device, dtype)
+    if derivatives not in ("autograd", "stein"):
+        raise UserError(f"unknown derivatives {derivatives!r}; use 'autograd' or 'stein'")
+    graph = derivatives == "autograd"
     if method == "auto":
         method = choose_method(program)
     if method == "exact" and not program.all_linear:
@@ -373,11 +418,11 @@ def solve_limit(
             raise UserError(f"Monte Carlo needs replicas >= 2 for a standard error, got {replicas}")
         if particles < 2 * replicas:
             raise UserError(f"particles={particles} is too few for {replicas} replicas; pass particles >= {2 * replicas}")
-        run = _run_mc(program, particles, replicas, seed, dtype, dev, budget, itemsize, progress)
+        run = _run_mc(program, particles, replicas, seed, dtype, dev, budget, itemsize, progress, derivatives)
         if target_se is not None and run.max_se() > target_se:
             need = int(math.ceil(particles * (run.max_se() / target_se) ** 2 * 1.1))
             need = replicas * math.ceil(need / replicas)
-            run = _run_mc(program, need, replicas, seed + 1, dtype, dev, budget, itemsize, progress)
+            run = _run_mc(program, need, replicas, seed + 1, dtype, dev, budget, itemsize, progress, derivatives)
         return run
     dims = gaussian_dims(program)
     if method == "exact":
@@ -390,36 +435,50 @@ def solve_limit(
             raise UserError(f"quadrature over {dims} Gaussian dims at order {q} needs {points} nodes; "
                             "use method='mc' or a smaller order")
         order = q
-    need = estimate_memory(program, points, reps, itemsize)
+    need = estimate_memory(program, points, reps, itemsize, graph and method != "exact")
     if need > budget:
         raise UserError(f"the {method} limit needs ~{need / 2**30:.2f} GiB (budget {budget / 2**30:.2f} GiB); "
                         "use method='mc'")
-    return _execute(program, method, reps, points, dtype, dev, seed, rule, order, need, progress)
+    return _execute(program, method, reps, points, dtype, dev, seed, rule, order, need, progress, derivatives)
 
 
 def _run_mc(program: Program, particles: int, replicas: int, seed: int, dtype: torch.dtype, dev: torch.device,
-            budget: int, itemsize: int, progress: Callable[[int, int], None] | None) -> LimitResult:
+            budget: int, itemsize: int, progress: Callable[[int, int], None] | None, derivatives: str) -> LimitResult:
     per = particles // replicas
-    need = estimate_memory(program, per, replicas, itemsize)
+    graph = derivatives == "autograd"
+    need = estimate_memory(program, per, replicas, itemsize, graph)
     if need > budget:
-        per_point = max(1, (need - estimate_memory(program, 0, replicas, itemsize)) // max(per, 1))
-        fit = replicas * max(0, (budget - estimate_memory(program, 0, replicas, itemsize)) // per_point // replicas)
+        base = estimate_memory(program, 0, replicas, itemsize, graph)
+        per_point = max(1, (need - base) // max(per, 1))
+        fit = replicas * max(0, (budget - base) // per_point // replicas)
         raise UserError(f"M={particles} particles need ~{need / 2**30:.2f} GiB (budget {budget / 2**30:.2f} GiB); "
                         f"pass particles <= {fit}" + ("" if fit >= 2 * replicas else " (or a shorter program: fewer steps T)"))
-    return _execute(program, "mc", replicas, per, dtype, dev, seed, "hermite", None, need, progress)
+    return _execute(program, "mc", replicas, per, dtype, dev, seed, "hermite", None, need, progress, derivatives)
 
 
 def _execute(program: Program, method: str, replicas: int, points: int, dtype: torch.dtype, dev: torch.device,
              seed: int, rule: str, order: int | None, memory: int,
-             progress: Callable[[int, int], None] | None) -> LimitResult:
+             progress: Callable[[int, int], None] | None, derivatives: str = "autograd") -> LimitResult:
+    from infwidth.device import torch_threads
+
+    # small tensors (coefficient rows, small grids, few particles): one CPU thread beats contended ones
+    threads = 1 if dev.type == "cpu" and replicas * points < 2**16 else None
+    with torch_threads(threads):
+        return _execute_inner(program, method, replicas, points, dtype, dev, seed, rule, order, memory, progress,
+                              derivatives)
+
+
+def _execute_inner(program: Program, method: str, replicas: int, points: int, dtype: torch.dtype, dev: torch.device,
+                   seed: int, rule: str, order: int | None, memory: int,
+                   progress: Callable[[int, int], None] | None, derivatives: str) -> LimitResult:
     start = time.perf_counter()
-    solver = _Solver(program, method, replicas, points, dtype, dev, seed, rule, order)
+    solver = _Solver(program, method, replicas, points, dtype, dev, seed, rule, order, derivatives=derivatives)
     vals: dict[str, torch.Tensor] = {}
     anc: dict[str, int] = {}
     scalars: dict[str, torch.Tensor] = {}
     last = program.last_use()
     total = len(program.instructions)
-    with torch.no_grad():
+    with torch.set_grad_enabled(solver.autograd):
         for i, ins in enumerate(program.instructions):
             if isinstance(ins, InitVectors):
                 for name, z in zip(ins.outs, solver.init_vectors(ins), strict=True):
@@ -451,7 +510,7 @@ def _execute(program: Program, method: str, replicas: int, points: int, dtype: t
                 progress(i + 1, total)
     values, se, reps = {}, {}, {}
     for name, v in scalars.items():
-        v = v.reshape(-1).to(torch.float64).cpu()
+        v = v.detach().reshape(-1).to(torch.float64).cpu()
         if not bool(torch.isfinite(v).all()):
             raise UserError(f"the limit of scalar {name!r} is not finite (the dynamics diverged); lower the "
                             "learning rate or fix the program")
