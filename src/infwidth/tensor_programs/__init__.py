@@ -6,7 +6,13 @@ training as a program and is one client.
 """
 
 from infwidth.tensor_programs.finite import FiniteRun, run_finite
-from infwidth.tensor_programs.limit import LimitResult, choose_method, estimate_memory, gaussian_dims, solve_limit
+from infwidth.tensor_programs.limit import (
+    LimitResult,
+    choose_method,
+    estimate_memory,
+    gaussian_dims,
+    solve_limit,
+)
 from infwidth.tensor_programs.program import (
     InitVectors,
     MatMul,

@@ -450,7 +450,7 @@ def _run_mc(program: Program, particles: int, replicas: int, seed: int, dtype: t
     if need > budget:
         base = estimate_memory(program, 0, replicas, itemsize, graph)
         per_point = max(1, (need - base) // max(per, 1))
-        fit = replicas * max(0, (budget - base) // per_point // replicas)
+        fit = replicas * max(0, (budget - base) // per_point)  # points per replica that fit, times replicas
         raise UserError(f"M={particles} particles need ~{need / 2**30:.2f} GiB (budget {budget / 2**30:.2f} GiB); "
                         f"pass particles <= {fit}" + ("" if fit >= 2 * replicas else " (or a shorter program: fewer steps T)"))
     return _execute(program, "mc", replicas, per, dtype, dev, seed, "hermite", None, need, progress, derivatives)

@@ -4,7 +4,7 @@ For the finite nets of ``p.mlp(width, d_in, d_out, nonlinearity=phi)`` with ``p`
 abc-symmetry) trained by ``net.sgd(lr)``, every trained tensor has an ``O(1)``-coordinate form that does
 not depend on the width (Tensor Programs IV, Section 6 and Appendix H.3):
 
-* the input layer's ``d_in`` columns ``U_j`` (``N(0, sigma_1^2 / d_in)``), ``h^1(xi) = sum_j xi_j U_j (+ b^1)``;
+* the input ler's ``d_in`` columns ``U_j`` (``N(0, sigma_1^2 / d_in)``), ``h^1(xi) = sum_j xi_j U_j (+ b^1)``;
 * hidden ``W^l = W^l_0 + Delta W^l`` with ``W^l_0`` initial (``N(0, sigma_l^2 / n)``) and
   ``Delta W^l = -(eta / n) sum_s dh^l_s x^{l-1 T}_s``, so ``Delta W^l y = -eta sum_s <x^{l-1}_s, y> dh^l_s``:
   a Moment times a vector (and ``Delta W^{l T} y = -eta sum_s <dh^l_s, y> x^{l-1}_s``);
@@ -14,7 +14,7 @@ not depend on the width (Tensor Programs IV, Section 6 and Appendix H.3):
 * SGD: ``U_j -= eta sum_i xi_ij dh^1_i``, ``b^l -= eta sum_i dh^l_i``, ``V_o -= eta sum_i chi_io x^L_i``.
 
 One builder writes T steps of this (batch B, the cyclic minibatches of ``_sgd.batch_indices``) plus
-the recorded outputs and last-layer feature kernels on held-out inputs. At width n the program is the
+the recorded outputs and last-ler feature kernels on held-out inputs. At width n the program is the
 torch net step for step; its limit (:func:`infwidth.tensor_programs.solve_limit`) is the muP limit.
 """
 
@@ -186,18 +186,18 @@ def mlp_sgd_program(
     ys = yy.tolist()
     eta = float(lr)
     p = Program(f"muP SGD, L={L}, {ent.name}, B={batch}, T={steps}")
-    mats = {l: p.matrix(f"W{l}", sig[l - 1]) for l in range(2, L + 1)}
+    mats = {lay: p.matrix(f"W{lay}", sig[lay - 1]) for lay in range(2, L + 1)}
     names = [f"U{j}" for j in range(d_in)] + [f"V{o}" for o in range(d_out)]
     var = [sig[0] ** 2 / d_in] * d_in + [sig[L] ** 2] * d_out
     if bias:
-        names += [f"b{l}" for l in range(1, L + 1)]
+        names += [f"b{lay}" for lay in range(1, L + 1)]
         var += [float(bias_std) ** 2] * L
     init = p.vectors(names, var)
     cols = list(init[:d_in])
     outs = list(init[d_in:d_in + d_out])
-    biases: dict[int, Var] = {l: init[d_in + d_out + l - 1] for l in range(1, L + 1)} if bias else {}
+    biases: dict[int, Var] = {lay: init[d_in + d_out + lay - 1] for lay in range(1, L + 1)} if bias else {}
     beta: list[Var | None] = [None] * d_out
-    hist: dict[int, list[tuple[Var, Var]]] = {l: [] for l in range(2, L + 1)}
+    hist: dict[int, list[tuple[Var, Var]]] = {lay: [] for lay in range(2, L + 1)}
     prod, neg = _Prod(1.0), _Prod(-eta)
     dphi = _DPhiTimes(ent.dphi, ent.name)
     add = _Add()
@@ -211,13 +211,13 @@ def mlp_sgd_program(
             terms.append((1.0, biases[1]))
         hs = [p.lincomb(terms, name=f"h1{tag}")]
         acts = [act(hs[-1], f"1{tag}")]
-        for l in range(2, L + 1):
-            g = p.matmul(mats[l], acts[-1], name=f"g{l}{tag}")
-            terms = [(1.0, g)] + [(p.moment(neg, xp, acts[-1]), dh) for xp, dh in hist[l]]
+        for lay in range(2, L + 1):
+            g = p.matmul(mats[lay], acts[-1], name=f"g{lay}{tag}")
+            terms = [(1.0, g)] + [(p.moment(neg, xp, acts[-1]), dh) for xp, dh in hist[lay]]
             if bias:
-                terms.append((1.0, biases[l]))
-            hs.append(p.lincomb(terms, name=f"h{l}{tag}") if len(terms) > 1 else g)
-            acts.append(act(hs[-1], f"{l}{tag}"))
+                terms.append((1.0, biases[lay]))
+            hs.append(p.lincomb(terms, name=f"h{lay}{tag}") if len(terms) > 1 else g)
+            acts.append(act(hs[-1], f"{lay}{tag}"))
         return hs, acts
 
     def readout(x_last: Var, tag: str) -> list[Var]:
@@ -265,20 +265,20 @@ def mlp_sgd_program(
             hs, acts = fw[k]
             dx = p.lincomb([(chis[k][o], outs[o]) for o in range(d_out)], name=f"dx{L}{tag}i{k}")
             d = {}
-            for l in range(L, 0, -1):
-                dh = dx if linear else p.nonlin(dphi, hs[l - 1], dx, name=f"dh{l}{tag}i{k}")
-                d[l] = dh
-                if l > 1:
-                    g = p.matmul(mats[l], dh, transpose=True, name=f"gt{l}{tag}i{k}")
-                    terms = [(1.0, g)] + [(p.moment(neg, dh_s, dh), xp) for xp, dh_s in hist[l]]
-                    dx = p.lincomb(terms, name=f"dx{l - 1}{tag}i{k}") if len(terms) > 1 else g
+            for lay in range(L, 0, -1):
+                dh = dx if linear else p.nonlin(dphi, hs[lay - 1], dx, name=f"dh{lay}{tag}i{k}")
+                d[lay] = dh
+                if lay > 1:
+                    g = p.matmul(mats[lay], dh, transpose=True, name=f"gt{lay}{tag}i{k}")
+                    terms = [(1.0, g)] + [(p.moment(neg, dh_s, dh), xp) for xp, dh_s in hist[lay]]
+                    dx = p.lincomb(terms, name=f"dx{lay - 1}{tag}i{k}") if len(terms) > 1 else g
             dhs.append(d)
         # the SGD step
         cols = [p.lincomb([(1.0, u)] + [(-eta * xs[i][j], dhs[k][1]) for k, i in enumerate(idx)], name=f"U{j}{tag}")
                 for j, u in enumerate(cols)]
         if bias:
-            biases = {l: p.lincomb([(1.0, b)] + [(-eta, dhs[k][l]) for k in range(len(idx))], name=f"b{l}{tag}")
-                      for l, b in biases.items()}
+            biases = {lay: p.lincomb([(1.0, b)] + [(-eta, dhs[k][lay]) for k in range(len(idx))], name=f"b{lay}{tag}")
+                      for lay, b in biases.items()}
             beta = [p.nonlin(_BiasStep(eta, None if beta[o] is not None else 0.0),
                              *([beta[o]] if beta[o] is not None else []), *[chis[k][o] for k in range(len(idx))],
                              name=f"beta{o}{tag}") for o in range(d_out)]
@@ -287,9 +287,9 @@ def mlp_sgd_program(
             terms = [(1.0, v)] + [((-eta, chis[k][o]), fw[k][1][-1]) for k in range(len(idx))]
             new_outs.append(p.lincomb(terms, name=f"V{o}{tag}"))
         outs = new_outs
-        for l in range(2, L + 1):
+        for lay in range(2, L + 1):
             for k in range(len(idx)):
-                hist[l].append((fw[k][1][l - 2], dhs[k][l]))
+                hist[lay].append((fw[k][1][lay - 2], dhs[k][lay]))
         record(t + 1)
     p.output(*[n for ft in f_names for row in ft for n in row], *[n for kt in k_names for n in kt.values()])
     return MLPProgram(p, f_names, k_names, {"columns": names[:d_in], "readout": names[d_in:d_in + d_out]})
@@ -303,14 +303,14 @@ def program_init(net: Any, d_in: int, d_out: int, bias: bool) -> dict[str, torch
     w1 = net.w1.detach()
     for j in range(d_in):
         out[f"U{j}"] = ws[0].multiplier * w1[:, j]
-    for l in range(2, L + 1):
-        out[f"W{l}"] = ws[l - 1].multiplier * getattr(net, f"w{l}").detach()
+    for lay in range(2, L + 1):
+        out[f"W{lay}"] = ws[lay - 1].multiplier * getattr(net, f"w{lay}").detach()
     wl = getattr(net, f"w{L + 1}").detach()
     for o in range(d_out):
         out[f"V{o}"] = n * ws[L].multiplier * wl[o]
     if bias:
-        for l in range(1, L + 1):
-            out[f"b{l}"] = net.bias_scales[l - 1].multiplier * getattr(net, f"b{l}").detach()
+        for lay in range(1, L + 1):
+            out[f"b{lay}"] = net.bias_scales[lay - 1].multiplier * getattr(net, f"b{lay}").detach()
     return out
 
 
