@@ -1,6 +1,7 @@
 """Finite muP networks against their infinite-width limit: errors vs width, fitted rates, plots.
 
-For each model (``linear1``, ``relu1``, ``tanh1``, ``linear-deep``) we train the limit and finite muP
+For each model (``linear1``, ``relu1``, ``tanh1``, ``linear-deep`` presets, or ``mlp``: any depth and
+nonlinearity, its limit from the Tensor-Program engine) we train the limit and finite muP
 nets of several widths (several seeds each) on the same small regression task with the same SGD,
 and measure on held-out inputs the output gap ``|f_n - f_inf|`` (root mean square over seeds, inputs
 and outputs, at the last step) and the feature-kernel gap ``||K_n - K_inf||_F / ||K_inf||_F`` (its
@@ -25,7 +26,7 @@ from infwidth.limits.feature_learning.deep_linear import DeepLinearMupLimit
 from infwidth.limits.feature_learning.linear import LinearMupLimit
 from infwidth.limits.feature_learning.mean_field import MeanFieldLimit
 
-MODELS = ("linear1", "relu1", "tanh1", "linear-deep")
+MODELS = ("linear1", "relu1", "tanh1", "linear-deep", "mlp")
 DEFAULT_WIDTHS = tuple(2**p for p in range(4, 15))
 
 
@@ -42,12 +43,19 @@ class ConvergenceConfig:
     batch: int = 4
     seed: int = 0
     device: str = "cpu"  # tiny tensors: the CPU is usually fastest; "auto" picks a GPU when present
+    nonlinearity: str = "relu"  # model "mlp" only
+    particles: int = 2**14  # model "mlp": Monte-Carlo particles of the engine's limit
+    replicas: int = 8
 
     def check(self) -> ConvergenceConfig:
         if self.model not in MODELS:
             raise UserError(f"unknown model {self.model!r}; choose one of {', '.join(MODELS)}")
-        for name in ("depth", "steps", "seeds", "batch"):
+        for name in ("depth", "steps", "seeds", "batch", "particles", "replicas"):
             check_int(getattr(self, name), name)
+        if self.model == "mlp":
+            from infwidth import nonlinearities
+
+            self.nonlinearity = nonlinearities.canonical(self.nonlinearity)
         if not self.widths or any(isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in self.widths):
             raise UserError(f"widths must be integers >= 1, got {list(self.widths)!r}")
         if list(self.widths) != sorted(set(self.widths)):
@@ -89,6 +97,20 @@ def _runners(cfg: ConvergenceConfig, task: tuple[torch.Tensor, ...]) -> tuple[Tr
         ref = train_module(lim, *args)
         info = {"method": "exact (width d+d_o)", "finite": "exact G-simulator (equal to the real net)"}
         return ref, info, lambda n, s: train_module(finite_base.simulate(n, s), *args)
+    if cfg.model == "mlp":
+        from infwidth.parametrizations.abc import mup
+
+        lim = mup(cfg.depth).feature_learning_limit(x.shape[1], y.shape[1], cfg.nonlinearity, device=dev,
+                                                   engine="tensor_program", particles=cfg.particles,
+                                                   replicas=cfg.replicas, seed=cfg.seed)
+        ref = lim.train(*args)
+        info = {"method": f"Tensor-Program engine ({ref.method})", "particles": ref.particles,
+                "replicas": ref.replicas, "instructions": ref.instructions, "seconds": round(ref.seconds, 2),
+                "limit_f_se": float(ref.f_se[-1].max()) if ref.f_se is not None else 0.0,
+                "limit_kernel_se": float((torch.linalg.matrix_norm(ref.kernel_se) / torch.linalg.matrix_norm(ref.kernel)).max())
+                if ref.kernel_se is not None else 0.0,  # relative, like the kernel gap
+                "finite": "p.mlp(width) trained by net.sgd"}
+        return ref, info, lambda n, s: train_module(lim.sample(n, s), *args)
     if cfg.model == "linear-deep":
         lim = DeepLinearMupLimit(x.shape[1], y.shape[1], cfg.depth, device=dev)
         ref = lim.train(*args)
@@ -194,7 +216,10 @@ def plot_convergence(results: Sequence[ConvergenceResult], path: str | Path) -> 
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
     for res in results:
         w = np.asarray(res.widths, float)
-        label = res.config["model"] + (f" (L={res.config['depth']})" if res.config["model"] == "linear-deep" else "")
+        model = res.config["model"]
+        label = model + (f" (L={res.config['depth']})" if model == "linear-deep" else "")
+        if model == "mlp":
+            label = f"mlp L={res.config['depth']} {res.config['nonlinearity']}"
         for ax, err, slope, icpt in ((axes[0], res.f_error, res.f_slope, res.f_intercept),
                                      (axes[1], res.kernel_error, res.kernel_slope, res.kernel_intercept)):
             line = ax.loglog(w, err, "o", label=f"{label}: slope {slope:.2f}")[0]
