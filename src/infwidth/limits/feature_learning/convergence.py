@@ -56,6 +56,9 @@ class ConvergenceConfig:
             from infwidth import nonlinearities
 
             self.nonlinearity = nonlinearities.canonical(self.nonlinearity)
+            if self.particles < 2 * self.replicas:
+                raise UserError(f"particles={self.particles} is too few for {self.replicas} replicas; "
+                                f"pass particles >= {2 * self.replicas}")
         if not self.widths or any(isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in self.widths):
             raise UserError(f"widths must be integers >= 1, got {list(self.widths)!r}")
         if list(self.widths) != sorted(set(self.widths)):
