@@ -235,7 +235,8 @@ class _Solver:
 
     def moment(self, ins: Moment, args: list[torch.Tensor], kinds: list[str]) -> torch.Tensor:
         if self.mode != "exact":
-            return self.mean(torch.as_tensor(ins.fn(*args)).expand(self.R, self.P)).detach()
+            with torch.no_grad():  # scalars are deterministic in the limit: no derivative flows through them
+                return self.mean(torch.as_tensor(ins.fn(*args)).expand(self.R, self.P))
         vecs = [a for a, k in zip(args, kinds, strict=True) if k == VECTOR]
         rows = torch.cat(vecs)  # (k, D): the arguments' coefficients
         vals, vecs_ = torch.linalg.eigh(rows @ rows.T)
