@@ -1,4 +1,4 @@
-"""A program's infinite-width limit by the Master Theorem (Tensor Programs IV, Section 7.4 and Appendix H).
+"""A program's infinite-width limit by the Master Theorem (Tensor Programs IV, Section 7).
 
 Every vector ``x`` of the program has a random variable ``Z^x`` (its coordinates are iid copies of it
 as ``n -> oo``) and every scalar a deterministic limit. The ket rules:

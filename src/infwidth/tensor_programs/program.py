@@ -1,4 +1,4 @@
-"""Tensor Programs as data: NETSOR-with-scalars programs (Tensor Programs IV, Section 7 and Appendix H).
+"""Tensor Programs as data: NETSOR-with-scalars programs (Tensor Programs IV, Section 7).
 
 A program has *initial matrices* ``W`` (``n x n``, iid ``N(0, sigma^2/n)`` entries), *initial vectors*
 (coordinates iid across ``i``, jointly Gaussian across vectors with a given covariance) and three

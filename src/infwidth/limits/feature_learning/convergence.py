@@ -26,7 +26,8 @@ from infwidth.limits.feature_learning.deep_linear import DeepLinearMupLimit
 from infwidth.limits.feature_learning.linear import LinearMupLimit
 from infwidth.limits.feature_learning.mean_field import MeanFieldLimit
 
-MODELS = ("linear1", "relu1", "tanh1", "linear-deep", "mlp")
+PRESETS = ("linear1", "relu1", "tanh1", "linear-deep")  # limits with a fast path of their own
+MODELS = (*PRESETS, "mlp")  # mlp: any depth and nonlinearity, through the Tensor-Program engine
 DEFAULT_WIDTHS = tuple(2**p for p in range(4, 15))
 
 
@@ -237,5 +238,5 @@ def plot_convergence(results: Sequence[ConvergenceResult], path: str | Path) -> 
     return save_figure(fig, path)
 
 
-__all__ = ["MODELS", "ConvergenceConfig", "ConvergenceResult", "fit_slope", "make_task",
+__all__ = ["MODELS", "PRESETS", "ConvergenceConfig", "ConvergenceResult", "fit_slope", "make_task",
            "plot_convergence", "run_convergence"]

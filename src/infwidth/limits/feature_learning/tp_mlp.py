@@ -2,7 +2,7 @@
 
 For the finite nets of ``p.mlp(width, d_in, d_out, nonlinearity=phi)`` with ``p`` muP (up to the
 abc-symmetry) trained by ``net.sgd(lr)``, every trained tensor has an ``O(1)``-coordinate form that does
-not depend on the width (Tensor Programs IV, Section 6 and Appendix H.3):
+not depend on the width (Tensor Programs IV, Sections 6 and 7):
 
 * the input ler's ``d_in`` columns ``U_j`` (``N(0, sigma_1^2 / d_in)``), ``h^1(xi) = sum_j xi_j U_j (+ b^1)``;
 * hidden ``W^l = W^l_0 + Delta W^l`` with ``W^l_0`` initial (``N(0, sigma_l^2 / n)``) and
