@@ -109,17 +109,39 @@ def side_by_side(device: str, quick: bool, seeds: int = 8) -> dict:
             "ratio_engine_over_8_nets": t_engine / (seeds * t_net)}
 
 
+def derivatives(device: str) -> dict:
+    """Standard error of the outputs per step: autograd vs Stein derivatives (L=2 ReLU, B=8, T=3, M=2^14)."""
+    x, y, ex = task()
+    lim = iw.mup(2).feature_learning_limit(2, 1, "relu", engine="tensor_program", device=device)
+    out = {}
+    for how in ("autograd", "stein"):
+        run = lim.train(x, y, 0.5, 3, 8, ex, method="mc", particles=2**14, derivatives=how)
+        out[how] = [float(v) for v in run.f_se.amax(dim=(1, 2))]
+        print(f"  {how}: output SE by step {[f'{v:.4f}' for v in out[how]]}", flush=True)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="smaller sweeps and T=4 in part 2")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default=None)
+    ap.add_argument("--parts", default="growth,side,derivatives", help="comma list of growth, side, derivatives")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     print(f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
           f"threads {args.threads}, device {args.device}")
-    res = {"growth": growth(args.quick, args.device), "side_by_side": side_by_side(args.device, args.quick)}
+    parts = args.parts.split(",")
+    res = {}
+    if "derivatives" in parts:
+        res["derivatives"] = derivatives(args.device)
+    if "growth" in parts:
+        res["growth"] = growth(args.quick, args.device)
+    if "side" not in parts:
+        print(json.dumps({k: v for k, v in res.items() if k != "growth"}))
+        return
+    res["side_by_side"] = side_by_side(args.device, args.quick)
     sbs = res["side_by_side"]
     print(f"side by side (L=3 relu, B=16, T={sbs['T']}): engine M={sbs['M']} -> SE {sbs['eps']:.4f} in "
           f"{sbs['engine_seconds']:.1f} s; finite nets reach that gap at n={sbs['n_eps']} "

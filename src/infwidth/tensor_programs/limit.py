@@ -148,6 +148,10 @@ def estimate_memory(program: Program, points: int, replicas: int = 1, itemsize: 
     return per_point * points + chol
 
 
+def _size(nbytes: float) -> str:
+    return f"{nbytes / 2**30:.2f} GiB" if nbytes >= 2**30 else f"{nbytes / 2**20:.1f} MiB"
+
+
 def memory_budget(device: torch.device) -> int:
     """Bytes a limit may use: 80% of the free GPU memory, or half the available RAM."""
     if device.type == "cuda":
@@ -438,7 +442,7 @@ def solve_limit(
         order = q
     need = estimate_memory(program, points, reps, itemsize, graph and method != "exact")
     if need > budget:
-        raise UserError(f"the {method} limit needs ~{need / 2**30:.2f} GiB (budget {budget / 2**30:.2f} GiB); "
+        raise UserError(f"the {method} limit needs ~{_size(need)} (budget {_size(budget)}); "
                         "use method='mc'")
     return _execute(program, method, reps, points, dtype, dev, seed, rule, order, need, progress, derivatives)
 
@@ -452,7 +456,7 @@ def _run_mc(program: Program, particles: int, replicas: int, seed: int, dtype: t
         base = estimate_memory(program, 0, replicas, itemsize, graph)
         per_point = max(1, (need - base) // max(per, 1))
         fit = replicas * max(0, (budget - base) // per_point)  # points per replica that fit, times replicas
-        raise UserError(f"M={particles} particles need ~{need / 2**30:.2f} GiB (budget {budget / 2**30:.2f} GiB); "
+        raise UserError(f"M={particles} particles need ~{_size(need)} (budget {_size(budget)}); "
                         f"pass particles <= {fit}" + ("" if fit >= 2 * replicas else " (or a shorter program: fewer steps T)"))
     return _execute(program, "mc", replicas, per, dtype, dev, seed, "hermite", None, need, progress, derivatives)
 
