@@ -121,3 +121,31 @@ def test_bad_requests_are_one_line_errors():
             lim.train(x, y, eval_x=ex, **args)
     with pytest.raises(UserError, match="width"):
         lim.sample(0, 0)
+
+
+@pytest.mark.parametrize("phi", ["relu", "tanh"])
+def test_ntp_program_equals_the_function_space_kernel_dynamics(phi):
+    from infwidth.limits.feature_learning.tp_mlp import ntk_sgd_program
+    from infwidth.limits.kernels.regime import regime_kernel_fn
+    from infwidth.limits.kernels.training import KernelSGD
+    from infwidth.tensor_programs import solve_limit
+
+    x, y, ex = _task(d_in=2, d_out=1, n=4, e=2)
+    lr, steps, batch = 0.5, 3, 2
+    prog = ntk_sgd_program(2, x, y, lr, steps, batch, ex, phi)
+    res = solve_limit(prog.program, method="mc", particles=2**16, replicas=16, seed=2)
+    got = prog.trajectory(res.values, res.se)
+    # the independent derivation: NNGP/NTK recursions, then SGD in function space from the same f_0 = 0
+    kernel = regime_kernel_fn(iw.ntp(2), 2, nonlinearity=phi)
+    sgd = KernelSGD(kernel, lr=lr, f0=lambda z: torch.zeros(z.shape[0], 1, dtype=torch.float64))
+    want = [sgd.predict(ex)]
+    for t in range(steps):
+        idx = batch_indices(t, batch, x.shape[0])
+        sgd.step(x[idx], y[idx])
+        want.append(sgd.predict(ex))
+    want = torch.stack(want)
+    assert (want[-1] - want[0]).abs().max() > 0.03  # it trained
+    assert ((got.f - want).abs() <= 4.5 * got.f_se + 1e-12).all(), (got.f, want, got.f_se)
+    ntk = kernel(ex).ntk
+    assert ((got.kernel[0] - ntk).abs() <= 4.5 * got.kernel_se[0]).all(), (got.kernel[0], ntk)
+    assert (got.kernel_se[0] < 0.02 * ntk.abs().max()).all()

@@ -295,6 +295,129 @@ def mlp_sgd_program(
     return MLPProgram(p, f_names, k_names, {"columns": names[:d_in], "readout": names[d_in:d_in + d_out]})
 
 
+class _NTKEntry:
+    """``K = <x^L, x^L'> + sum_l <D^l, D^l'> <x^{l-1}, x^{l-1}'> + <D^1, D^1'> xi.xi'`` from its Moments."""
+
+    def __init__(self, dot: float) -> None:
+        self.dot, self.__name__ = dot, "ntk"
+
+    def __call__(self, top: Any, d1: Any, *pairs: Any) -> Any:
+        out = top + self.dot * d1
+        for a, b in zip(pairs[::2], pairs[1::2], strict=True):
+            out = out + a * b
+        return out
+
+
+class _KernelStep:
+    """``f - lr sum_i K_i chi_i`` (``f`` a constant at step 0)."""
+
+    def __init__(self, lr: float, start: float | None, terms: int) -> None:
+        self.lr, self.start, self.terms, self.__name__ = lr, start, terms, "kernel step"
+
+    def __call__(self, *a: Any) -> Any:
+        args = list(a)
+        out = args.pop(0) if self.start is None else self.start
+        for k, c in zip(args[: self.terms], args[self.terms:], strict=True):
+            out = out - self.lr * k * c
+        return out
+
+
+def ntk_sgd_program(
+    depth: int,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    lr: float,
+    steps: int,
+    batch: int,
+    eval_x: torch.Tensor,
+    nonlinearity: Any = "relu",
+    sigma: Sequence[float] | None = None,
+    f0: float = 0.0,
+) -> MLPProgram:
+    """NTP SGD's infinite-width limit as a program: the NTK of ``p.mlp`` (NTP) at initialisation from
+    its forward and backward vectors, then SGD in function space, ``f_{t+1} = f_t - lr K chi_t`` (mse).
+
+    NTP's weight updates move each coordinate by ``O(n^{-1/2})``, so in the limit only their first
+    order survives (the kernel regime): this is that linearised program. ``f_0`` is the given constant
+    (the limit's ``f_0`` is a Gaussian process independent of the kernel; condition on it).
+    """
+    check_int(depth, "depth")
+    check_int(batch, "batch size")
+    check_int(steps, "steps", minimum=0)
+    ent = _phi(nonlinearity)
+    L, (N, d_in) = depth, x.shape
+    d_out = y.shape[1]
+    sig = tuple(float(s) for s in (sigma if sigma is not None else (1.0,) * (L + 1)))
+    xs = x.detach().to(torch.float64).cpu().tolist()
+    ex = eval_x.detach().to(torch.float64).cpu().tolist()
+    ys = y.detach().to(torch.float64).cpu().tolist()
+    p = Program(f"NTP (kernel regime) SGD, L={L}, {ent.name}, B={batch}, T={steps}")
+    mats = {lay: p.matrix(f"W{lay}", sig[lay - 1]) for lay in range(2, L + 1)}
+    init = p.vectors([f"U{j}" for j in range(d_in)] + ["V"], [sig[0] ** 2 / d_in] * d_in + [sig[L] ** 2])
+    cols, v = init[:d_in], init[d_in]
+    dphi = _DPhiTimes(ent.dphi, ent.name)
+    points = xs + ex  # training points first, then the held-out ones
+
+    feats = []
+    for k, xi in enumerate(points):
+        hs = [p.lincomb([(c, u) for c, u in zip(xi, cols, strict=True)], name=f"h1_p{k}")]
+        acts = [p.nonlin(ent.phi, hs[-1], name=f"x1_p{k}", label=ent.name)]
+        for lay in range(2, L + 1):
+            hs.append(p.matmul(mats[lay], acts[-1], name=f"h{lay}_p{k}"))
+            acts.append(p.nonlin(ent.phi, hs[-1], name=f"x{lay}_p{k}", label=ent.name))
+        ds = {L: p.nonlin(dphi, hs[L - 1], v, name=f"D{L}_p{k}")}
+        for lay in range(L, 1, -1):
+            ds[lay - 1] = p.nonlin(dphi, hs[lay - 2], p.matmul(mats[lay], ds[lay], transpose=True), name=f"D{lay - 1}_p{k}")
+        feats.append((acts, ds))
+
+    kern: dict[tuple[int, int], Var] = {}
+
+    def ntk(a: int, b: int) -> Var:
+        key = (min(a, b), max(a, b))
+        if key not in kern:
+            (xa, da), (xb, db) = feats[key[0]], feats[key[1]]
+            pairs = []
+            for lay in range(2, L + 1):
+                pairs += [p.inner(da[lay], db[lay]), p.inner(xa[lay - 2], xb[lay - 2])]
+            dot = sum(u * w for u, w in zip(points[key[0]], points[key[1]], strict=True))
+            kern[key] = p.nonlin(_NTKEntry(dot), p.inner(xa[-1], xb[-1]), p.inner(da[1], db[1]), *pairs,
+                                 name=f"K_{key[0]}_{key[1]}")
+        return kern[key]
+
+    f_init = p.moment(_Const(float(f0)), v, name="f_init", degree=1)  # the given f_0, as a scalar
+    f: dict[int, list[Var]] = {k: [f_init] * d_out for k in range(len(points))}
+    e0 = len(xs)
+    f_names: list[list[list[str]]] = []
+    k_names: list[dict[tuple[int, int], str]] = []
+    kt = {(a, b): ntk(e0 + a, e0 + b).name for a in range(len(ex)) for b in range(a, len(ex))}
+
+    def record() -> None:
+        f_names.append([[f[e0 + e][o].name for o in range(d_out)] for e in range(len(ex))])
+        k_names.append(kt)
+
+    record()
+    for t in range(steps):
+        idx = batch_indices(t, batch, N).tolist()
+        chis = [[p.nonlin(_MSEGrad(ys[i][o], batch), f[i][o], name=f"chi{o}_s{t}i{k}") for o in range(d_out)]
+                for k, i in enumerate(idx)]
+        step = _KernelStep(float(lr), None, len(idx))
+        f = {k: [p.nonlin(step, f[k][o], *[ntk(k, i) for i in idx], *[c[o] for c in chis], name=f"f{o}_t{t + 1}p{k}")
+                 for o in range(d_out)] for k in range(len(points))}
+        record()
+    p.output(*[n for ft in f_names for row in ft for n in row], *kt.values())
+    return MLPProgram(p, f_names, k_names)
+
+
+class _Const:
+    """``0 * a + c``: a constant as a Moment."""
+
+    def __init__(self, c: float) -> None:
+        self.c, self.__name__ = c, f"const {c:g}"
+
+    def __call__(self, a: Any) -> Any:
+        return 0.0 * a + self.c
+
+
 def program_init(net: Any, d_in: int, d_out: int, bias: bool) -> dict[str, torch.Tensor]:
     """The initial vectors and matrices of :func:`mlp_sgd_program` read off a finite ``AbcMLP`` ``net``."""
     n, L = net.width, net.depth
@@ -422,4 +545,5 @@ class TensorProgramMupLimit:
         return prog.trajectory(run.scalars)
 
 
-__all__ = ["MLPProgram", "MupNet", "TPRun", "TensorProgramMupLimit", "mlp_sgd_program", "program_init"]
+__all__ = ["MLPProgram", "MupNet", "TPRun", "TensorProgramMupLimit", "mlp_sgd_program", "ntk_sgd_program",
+           "program_init"]
