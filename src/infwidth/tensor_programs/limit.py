@@ -137,12 +137,43 @@ def _peak_live(program: Program) -> int:
     return peak
 
 
+def _saved_by(fn: Callable[..., Any], kinds: tuple[str, ...]) -> int:
+    """How many vector-sized tensors autograd keeps for one call of ``fn`` (probed on sample points)."""
+    pts = 11
+    args = [torch.randn(pts if k == VECTOR else (), dtype=torch.float64, requires_grad=k == VECTOR) for k in kinds]
+    count = 0
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        nonlocal count
+        count += int(t.numel() >= pts)
+        return t
+
+    with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        try:
+            fn(*args)
+        except Exception:  # noqa: BLE001 - a function autograd cannot trace is caught when it runs
+            return 1
+    return count
+
+
 def estimate_memory(program: Program, points: int, replicas: int = 1, itemsize: int = 8, graph: bool = False) -> int:
-    """Bytes the limit holds for ``points`` points per replica: two buffers per MatMul, the live vectors
-    (``graph``: every vector, which autograd keeps for the derivatives)."""
+    """Bytes the limit holds for ``points`` points per replica: two buffers per MatMul and the live vectors;
+    with ``graph`` (autograd derivatives) also every vector, what autograd saves for each Nonlin (probed
+    per function on sample points) and the gradients of a backward pass (as many again)."""
     sizes = _matmul_sizes(program)
     matmuls = sum(sizes.values())
-    vectors = sum(1 for k in program.kinds.values() if k == VECTOR) if graph else _peak_live(program)
+    vectors = _peak_live(program)
+    if graph:
+        probed: dict[tuple[Any, tuple[str, ...]], int] = {}
+        vectors += 2 * matmuls  # the Zhat leaves and the Zdot sums
+        for ins in program.instructions:
+            if isinstance(ins, Nonlin) and program.kinds[ins.out] == VECTOR:
+                kinds = tuple(program.kinds[a] for a in ins.args)
+                key = (ins.fn, kinds)
+                if key not in probed:
+                    probed[key] = _saved_by(ins.fn, kinds)
+                vectors += 1 + probed[key]
+        vectors = int(2.6 * vectors)  # a backward pass holds as many gradients again; 2.6 matches measured peak RSS
     per_point = (2 * matmuls + vectors + 4) * itemsize * replicas
     chol = sum((m * m) for m in sizes.values()) * itemsize * replicas
     return per_point * points + chol
