@@ -16,9 +16,9 @@ import torch
 from torch import nn
 
 from infwidth import nonlinearities as _nl
-from infwidth.errors import UserError, check_int
+from infwidth.errors import UserError, check_depth, check_int
 from infwidth.parametrizations.abc import Parametrization
-from infwidth.parametrizations.classify import adam_exponents
+from infwidth.parametrizations.classify import adam_exponents, readout_backward_exponent
 
 #: name -> function for every name of the shared list (:mod:`infwidth.nonlinearities`), aliases included.
 NONLINEARITIES: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
@@ -82,8 +82,9 @@ class ScaledMLP(nn.Module):
         noise: Callable[[int, tuple[int, ...]], torch.Tensor] | None = None,
     ) -> None:
         super().__init__()
-        for value, what in ((width, "width"), (d_in, "d_in"), (d_out, "d_out"), (depth, "depth")):
+        for value, what in ((width, "width"), (d_in, "d_in"), (d_out, "d_out")):
             check_int(value, what)
+        check_depth(depth)
         if len(weight_scales) != depth + 1:
             raise UserError(f"need {depth + 1} weight scales for depth {depth}, got {len(weight_scales)}")
         if bias_scales is not None and len(bias_scales) != depth + 1:
@@ -196,7 +197,7 @@ def gradient_exponents(p: Parametrization) -> tuple[Fraction, ...]:
     Hidden and input layers see the readout, of size ``n^{-min(a_{L+1}+b_{L+1}, 2a_{L+1}+c)}``
     once it has been updated; the readout sees ``x^L = O(1)``.
     """
-    g = min(p.a[-1] + p.b[-1], 2 * p.a[-1] + p.c)
+    g = readout_backward_exponent(p)
     return (g,) * p.depth + (Fraction(0),)
 
 

@@ -43,13 +43,16 @@ NONLINEARITIES: dict[str, tuple[Callable, Callable]] = {
 def resolve_nonlinearity(phi: str | Callable, quadrature: bool) -> tuple[Callable, Callable, str]:
     """``(phi, phi', name)``; named ones only on the quadrature path, any elementwise callable for Monte Carlo."""
     if isinstance(phi, str):
-        entry = _nl.get(phi)  # one-line error naming every accepted name
+        try:
+            entry = _nl.get(phi)
+        except UserError:
+            raise UserError(f"unsupported nonlinearity {phi!r}; use one of {_nl.choices()}") from None
         return entry.phi, entry.dphi, entry.name
     if not callable(phi):
         raise UserError(f"nonlinearity must be a name or a callable, got {phi!r}")
     if quadrature:
         raise UserError(
-            f"quadrature supports named nonlinearities only ({_nl.choices()}; got a callable); pass method='mc'"
+            f"quadrature supports only named nonlinearities ({_nl.choices()}; got a callable); pass method='mc'"
         )
 
     def prime(x: torch.Tensor) -> torch.Tensor:
