@@ -14,17 +14,20 @@ from typing import Any
 
 import torch
 
+from infwidth import losses as _losses
 from infwidth.errors import UserError, check_int
 from infwidth.limits.kernels.mlp import Kernels, as_inputs
 
 Tensor = torch.Tensor
 KernelFn = Callable[..., Kernels]
-LOSSES = ("mse", "cross_entropy")
+LOSSES = _losses.NAMES  # mse, cross_entropy (alias xent): infwidth.losses
 
 
 def loss_gradient(loss: str | Callable[[Tensor, Tensor], Tensor], f: Tensor, y: Tensor) -> tuple[float, Tensor]:
     """``(mean loss, dLoss/df)`` for a batch. ``mse`` is ``0.5 ||f - y||^2`` per input; ``cross_entropy``
     takes integer class labels; a callable ``loss(f, y) -> scalar`` is differentiated by autograd."""
+    if isinstance(loss, str) and loss.strip().lower() in _losses.ALIASES:
+        loss = _losses.canonical(loss)
     if loss == "mse":
         if y.shape != f.shape:
             raise UserError(f"mse targets must have shape {tuple(f.shape)} (batch, d_out), got {tuple(y.shape)}")
@@ -145,6 +148,8 @@ class KernelSGD:
         check_int(d_out, "d_out")
         if which not in ("ntk", "nngp"):
             raise UserError(f"which must be 'ntk' or 'nngp', got {which!r}")
+        if isinstance(loss, str) and loss.strip().lower() in _losses.ALIASES:
+            loss = _losses.canonical(loss)
         if isinstance(loss, str) and loss not in LOSSES:
             raise UserError(f"unknown loss {loss!r}; choose one of {', '.join(LOSSES)} or pass a callable loss(f, y)")
         if loss == "cross_entropy" and d_out < 2:
