@@ -1,7 +1,7 @@
 """Finite-width MLPs whose every layer carries a forward multiplier, an init scale and a learning rate.
 
 :class:`ScaledMLP` is the one network: layer ``l`` computes ``h^l = m_l * (w^l x^{l-1}) + m^b_l * beta^l``
-with trained ``w^l``. :class:`AbcMLP` fills in the scales from an abc-parametrization (SPEC section 1):
+with trained ``w^l``. :class:`AbcMLP` fills in the scales from an abc-parametrization (Tensor Programs IV):
 ``m_l = n^{-a_l}``, ``w^l ~ N(0, sigma_l^2 n^{-2 b_l})``, SGD rate ``eta n^{-c}``.
 """
 
@@ -275,7 +275,7 @@ def check_network_args(p: Any, width: Any, d_in: Any, d_out: Any, bias_std: Any)
 
 
 class AbcMLP(ScaledMLP):
-    """The width-``width`` MLP in abc-parametrization ``p`` (SPEC section 1), an ordinary nn.Module.
+    """The width-``width`` MLP in abc-parametrization ``p`` (Tensor Programs IV), an ordinary nn.Module.
 
     ``net.sgd(lr)`` trains every tensor at ``lr n^{-c}``; ``net.adam(lr)`` uses the per-layer rates
     of :func:`abc_adam_exponents`.

@@ -67,7 +67,7 @@ class Failure:
 
 @dataclass(frozen=True)
 class Classification:
-    """The exact classification of one parametrization (SPEC section 2). Fractions are exact."""
+    """The exact classification of one parametrization (Tensor Programs IV; formulas in docs/classification.md). Fractions are exact."""
 
     parametrization: Parametrization
     optimizer: str
@@ -503,7 +503,7 @@ def layer_contribution_exponents(p: Parametrization) -> dict[int, Fraction]:
 
 # ---- the paper's table of named parametrizations -----------------------------------------------
 def named_parametrizations(depth: int) -> list[tuple[str, Parametrization]]:
-    """The named rows of SPEC section 3 at this depth (MFP only when depth = 1)."""
+    """The named rows of the paper's table at this depth (MFP only when depth = 1)."""
     rows = [
         ("SP", preset("sp", depth)),
         ("SP, lr ~ 1/n", preset("sp", depth, c=1)),

@@ -1,4 +1,4 @@
-"""The exact muP limit of a deep linear MLP by the Tensor-Program rules (SPEC section 5).
+"""The exact muP limit of a deep linear MLP by the Tensor-Program rules (Tensor Programs IV; written out in docs/feature_learning.md).
 
 Every vector of the width-n program has iid-like coordinates ``Z``; for a linear net each ``Z`` is a
 *linear combination* of finitely many jointly Gaussian basis variables: the ``d`` input-weight

@@ -1,4 +1,4 @@
-"""The muP limit of a 1-hidden-layer nonlinear net: the neuron-wise (mean-field) recursion of SPEC section 5.
+"""The muP limit of a 1-hidden-layer nonlinear net: the neuron-wise (mean-field) recursion of Tensor Programs IV.
 
 ``f_t(xi) = E[v_t phi(<u_t, xi>)]``, ``v_{t+1} = v_t - eta phi(<u_t, xi_t>) chi_t``,
 ``u_{t+1} = u_t - eta <v_t, chi_t> phi'(<u_t, xi_t>) xi_t``, expectation over
@@ -83,7 +83,7 @@ class MeanFieldRun(Trajectory):
 
 
 class MeanFieldLimit:
-    """The muP limit of ``x -> (1/n) sum_a v_a phi(<u_a, x>)`` (SPEC section 5) and its finite samples."""
+    """The muP limit of ``x -> (1/n) sum_a v_a phi(<u_a, x>)`` (Tensor Programs IV) and its finite samples."""
 
     def __init__(
         self,
@@ -295,7 +295,7 @@ class MeanFieldNet(nn.Module):
     """Finite muP net ``f = n^{-1/2} W2 phi(sqrt(n) W1 x)`` with ``W1 = U / sqrt(n)``, ``W2 = V^T / sqrt(n)``.
 
     Plain SGD at rate eta on ``(W1, W2)`` is the neuron-wise recursion at rate eta, i.e. muP (per-layer
-    rescaling of SPEC section 1); ``features(x) @ features(x).T`` is the feature kernel
+    rescaling of the abc-symmetry); ``features(x) @ features(x).T`` is the feature kernel
     ``(1/n) sum_a phi_a(x) phi_a(x')``.
     """
 

@@ -1,6 +1,6 @@
 """Exact infinite-width training in the kernel regime: SGD in function space, and the MSE closed form.
 
-In the limit ``f_{t+1}(x) = f_t(x) - lr sum_b K(x, x_b) dLoss/df(x_b)`` (SPEC section 2; the loss is a
+In the limit ``f_{t+1}(x) = f_t(x) - lr sum_b K(x, x_b) dLoss/df(x_b)`` (the kernel regime of the Dynamical Dichotomy; the loss is a
 mean over the batch, so the gradient carries ``1/B``). Every ``f_t`` is ``f_0 + sum_s K(., X_s) A_s``,
 so the state is the distinct inputs seen and their coefficients ``A`` -- never the kernel of
 everything seen. A step costs one kernel block ``K(batch, stored)``.
