@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
-from infwidth import nonlinearities as _nl
 from infwidth.errors import UserError
 from infwidth.parametrizations.abc import Number, Parametrization, preset, to_fraction
 
@@ -404,6 +403,8 @@ def phi_rule(phi: str) -> str:
     """The rule a nonlinearity follows past a blow-up: ``"relu"`` (asymptotically linear: relu,
     leaky_relu, identity, gelu) or ``"tanh"`` (bounded and saturating: tanh, erf); one-line refusal
     for the others (sin oscillates: no rule derived)."""
+    from infwidth import nonlinearities as _nl  # torch-backed: loaded only when exponents are predicted
+
     entry = _nl.get(phi)
     rule = {"linear": "relu", "saturating": "tanh"}.get(entry.growth)
     if rule is None:
