@@ -403,7 +403,9 @@ def phi_rule(phi: str) -> str:
     """The rule a nonlinearity follows past a blow-up: ``"relu"`` (asymptotically linear: relu,
     leaky_relu, identity, gelu) or ``"tanh"`` (bounded and saturating: tanh, erf); one-line refusal
     for the others (sin oscillates: no rule derived)."""
-    from infwidth import nonlinearities as _nl  # torch-backed: loaded only when exponents are predicted
+    from infwidth import (
+        nonlinearities as _nl,  # torch-backed: loaded only when exponents are predicted
+    )
 
     entry = _nl.get(phi)
     rule = {"linear": "relu", "saturating": "tanh"}.get(entry.growth)
