@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from infwidth import nonlinearities as _nl
 from infwidth.errors import UserError
 from infwidth.limits.feature_learning.deep_linear import DeepLinearMupLimit
 from infwidth.limits.feature_learning.mean_field import MeanFieldLimit
@@ -54,13 +55,11 @@ def mup_limit(
             f"use infwidth.mup({p.depth}) or a parametrization equivalent to it"
         )
     if not isinstance(nonlinearity, str):
-        raise UserError("the feature-learning limit needs a named nonlinearity (relu, tanh, gelu, identity, ...)")
-    from infwidth import nonlinearities
-
-    name = nonlinearities.canonical(nonlinearity)
+        raise UserError(f"the feature-learning limit needs a named nonlinearity ({_nl.choices()})")
+    name = _nl.canonical(nonlinearity)
     fast_ok = engine == "auto" and not options.get("bias", False)
     sigma_u = p.sigma[0] / math.sqrt(d_in)
-    if fast_ok and p.depth == 1 and name in ("relu", "tanh", "gelu", "identity"):
+    if fast_ok and p.depth == 1:
         return MeanFieldLimit(d_in, d_out, name, sigma_u=sigma_u, sigma_v=p.sigma[-1],
                               dtype=dtype, device=device)
     if fast_ok and p.depth > 1 and name == "identity" and len(set(p.sigma[1:-1])) == 1:

@@ -34,8 +34,6 @@ from infwidth.limits.feature_learning._sgd import Loss, Trajectory, batch_indice
 from infwidth.limits.feature_learning.linear import check_dims, check_width
 from infwidth.tensor_programs import LimitResult, Program, Var, run_finite, solve_limit
 
-LOSSES = ("mse", "xent")
-
 
 class _Prod:
     """``c * a * b`` (a degree-2 Moment function)."""
@@ -170,8 +168,9 @@ def mlp_sgd_program(
     check_int(steps, "steps", minimum=0)
     if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
         raise UserError(f"lr must be a positive finite number, got {lr!r}")
-    if loss not in LOSSES:
-        raise UserError(f"unknown loss {loss!r}; the Tensor-Program limit supports {', '.join(LOSSES)}")
+    from infwidth import losses as _losses
+
+    loss = _losses.canonical(loss)  # mse or cross_entropy (alias xent)
     ent = _phi(nonlinearity)
     linear = ent.name == "identity"
     L, (N, d_in) = depth, x.shape
@@ -182,7 +181,7 @@ def mlp_sgd_program(
     xs = x.detach().to(torch.float64).cpu().tolist()
     ex = eval_x.detach().to(torch.float64).cpu().tolist()
     yy = y.detach().to(torch.float64).cpu()
-    labels = (yy.argmax(-1) if yy.dim() == 2 else yy.long()).tolist() if loss == "xent" else None
+    labels = (yy.argmax(-1) if yy.dim() == 2 else yy.long()).tolist() if loss == "cross_entropy" else None
     ys = yy.tolist()
     eta = float(lr)
     p = Program(f"muP SGD, L={L}, {ent.name}, B={batch}, T={steps}")
@@ -519,7 +518,7 @@ class TensorProgramMupLimit:
                 loss: str | Loss = "mse") -> MLPProgram:
         """The SGD run as a program (checked data, then :func:`mlp_sgd_program`)."""
         if callable(loss):
-            raise UserError("the Tensor-Program limit needs a named loss (mse or xent), not a callable")
+            raise UserError("the Tensor-Program limit needs a named loss (mse or cross_entropy), not a callable")
         x, y, eval_x = prepare_data(x, y, eval_x, self.d_in, self.d_out, batch, steps, torch.float64, "cpu")
         return mlp_sgd_program(self.depth, x, y, lr, steps, batch, eval_x, self.nonlinearity, loss, self.p.sigma,
                                self.bias, self.bias_std)
