@@ -98,7 +98,7 @@ def test_deep_nonlinear_nets_approach_the_engine_limit_fast_version():
 @pytest.mark.parametrize(("depth", "phi"), [(2, "relu"), (2, "tanh"), (3, "gelu"), (3, "relu"), (3, "tanh")])
 def test_deep_nonlinear_nets_approach_the_engine_limit_like_n_to_the_minus_half(depth, phi):
     cfg = ConvergenceConfig(model="mlp", depth=depth, nonlinearity=phi, steps=5, batch=8, lr=0.3,
-                            widths=tuple(2**k for k in range(6, 14)), seeds=8, particles=2**17)
+                            widths=tuple(2**k for k in range(6, 14)), seeds=8, particles=2**16)
     res = run_convergence(cfg)
     assert abs(res.f_slope + 0.5) < 0.1 and abs(res.kernel_slope + 0.5) < 0.1, (res.f_slope, res.kernel_slope)
     assert res.limit["limit_f_se"] < res.f_error[-1]
