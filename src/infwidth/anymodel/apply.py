@@ -205,6 +205,10 @@ class ParametrizationState(nn.Module):
         super().__init__()
         self.record = record
 
+    def forward(self, x: Any) -> Any:
+        """The identity: inside an ``nn.Sequential`` root the holder is one more (no-op) stage."""
+        return x
+
     def get_extra_state(self) -> dict[str, Any] | None:
         return self.record
 
