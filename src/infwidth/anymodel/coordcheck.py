@@ -263,6 +263,7 @@ class GPTCoordCheckConfig:
     base_tolerance: float = 0.15
     device: str = "cpu"
     c: str | None = None
+    s: str | None = None
 
     def __post_init__(self) -> None:
         widths = tuple(int(w) for w in self.widths)
@@ -303,7 +304,7 @@ def gpt_coordcheck(config: GPTCoordCheckConfig, progress: Callable[[str], None] 
         return x.to(config.device), y.to(config.device)
 
     def build(n: int, s: int) -> nn.Module:
-        return build_gpt(config.model_config(n), config.preset, seed=s, device=config.device, c=config.c)
+        return build_gpt(config.model_config(n), config.preset, seed=s, device=config.device, c=config.c, s=config.s)
 
     with torch_threads(threads):
         return check_model(
