@@ -169,9 +169,14 @@ def format_rows(mc: ModelCoordCheck, changes_only: bool = True) -> str:
             continue
         fitted = "-" if r["fitted_slope"] is None else f"{r['fitted_slope']:+.3f}"
         pred = r["predicted_slope"] or "-"
-        verdict = "pass" if r["pass"] else ("grows (predicted)" if r["grows"] and r["matches_prediction"] else r["status"])
-        if r["grows"] and not r["matches_prediction"]:
-            verdict = "grows (NOT predicted)"
+        if r["pass"]:
+            verdict = "pass"
+        elif r["grows"] and r["predicted_slope"] is None:
+            verdict = "grows (no prediction)"
+        elif r["grows"]:
+            verdict = "grows (predicted)" if r["matches_prediction"] else "grows (NOT predicted)"
+        else:
+            verdict = r["status"]
         label = ("Δ" if r["change"] else "") + r["module"]
         lines.append(f"{r['step']:>4}  {label:<26} {r['kind'] or '-':<7} {fitted:>8} {pred:>9}  {verdict}")
     return "\n".join(lines)
