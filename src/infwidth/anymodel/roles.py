@@ -279,7 +279,7 @@ def find_roles(
         if note is not None:
             role, dims = _role_from_annotation(name, note, shape, widths, fan_in)
             if fan_in is None:
-                fan_in = _annotated_fan_in(note, dims, ndim)
+                fan_in = (1,) if ndim >= 2 else ()  # unknown type: the (out, in) layout of nn.Linear
         else:
             if widths is None:
                 raise UserError(
@@ -331,11 +331,6 @@ def _role_from_annotation(
     if role in ("input", "embedding"):
         return role, fo[:1]
     return role, fi[:1]  # output
-
-
-def _annotated_fan_in(role: str, dims: tuple[int, ...], ndim: int) -> tuple[int, ...]:
-    """Fan-in dims of an annotated tensor of unknown type: ``(out, in)`` layout like ``nn.Linear``."""
-    return (1,) if ndim >= 2 else ()
 
 
 def _tensor_role(
