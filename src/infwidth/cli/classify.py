@@ -101,7 +101,7 @@ def _yn(value: bool | None) -> str:
 
 def one_step_exponents(p: Any, adam_c: tuple | None) -> dict[str, Any] | None:
     """Predicted one-step exponents (ReLU), or None when p is not stable at initialization."""
-    from infwidth.parametrizations.classify import predicted_exponents
+    from infwidth.parametrizations.predict import predicted_exponents
 
     try:
         if adam_c is None:
@@ -178,7 +178,8 @@ def classify_command(
     """Classify an abc-parametrization exactly: stable?, nontrivial?, kernel or feature learning, and why."""
     from rich.console import Console
 
-    from infwidth.parametrizations.classify import classify, named_table, named_table_markdown
+    from infwidth.parametrizations.classify import classify
+    from infwidth.parametrizations.report import named_table, named_table_markdown
 
     if table:
         if any(v is not None for v in (preset_name, c, s, a, b, adam_c)):

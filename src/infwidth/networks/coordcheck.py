@@ -59,7 +59,7 @@ def predicted_sizes(
     none at all when ``p`` is not stable at initialization.
     ``h_t, x_t`` (t >= 1) are predicted as the larger of the init size and the change.
     """
-    from infwidth.parametrizations.classify import classify, predicted_exponents
+    from infwidth.parametrizations import classify, predicted_exponents
 
     phi_key = phi if phi in ("relu", "tanh") else "relu"
     opt = optimizer.lower()

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import torch
 
 from infwidth.errors import UserError, check_int
 from infwidth.limits.feature_learning.linear import check_inputs
+from infwidth.limits.interface import Trajectory
 
 Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -71,16 +71,6 @@ def prepare_data(
     check_data(x, y, d_in, d_out, batch, steps)
     check_inputs(eval_x, d_in, what)
     return tuple(t.to(dtype).to(device) for t in (x, y, eval_x.reshape(-1, d_in)))
-
-
-@dataclass
-class Trajectory:
-    """Outputs ``f[t]`` (``(E, d_o)``) and feature kernels ``kernel[t]`` (``(E, E)``) on held-out inputs, t = 0..T."""
-
-    f: torch.Tensor
-    kernel: torch.Tensor
-    f_se: torch.Tensor | None = None
-    kernel_se: torch.Tensor | None = None
 
 
 def sgd_steps(
