@@ -28,8 +28,8 @@ def run(ctx: TourContext) -> SectionResult:
         ctx.log("muP vs NTP: kernel and feature movement against width")
         contrast = run_contrast(seed=ctx.seed)
         # the exact finite-width simulator against a real width-1024 network, 10 SGD steps
-        from infwidth.limits.feature_learning._sgd import train_module
         from infwidth.limits.feature_learning.convergence import make_task
+        from infwidth.limits.sgd import train_module
 
         x, y, ex = make_task("linear1", ctx.seed)
         lim = LinearMupLimit(2, 1, alpha=1.0)

@@ -19,9 +19,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from infwidth.limits.feature_learning._sgd import mse, sgd_steps
 from infwidth.limits.feature_learning.convergence import fit_slope, make_task
 from infwidth.limits.feature_learning.mean_field import MeanFieldLimit
+from infwidth.limits.sgd import mse, sgd_steps
 
 
 def kernel_movement(name: str, width: int, depth: int, steps: int, lr: float, seed: int,

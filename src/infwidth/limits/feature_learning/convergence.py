@@ -20,10 +20,10 @@ import numpy as np
 import torch
 
 from infwidth.errors import UserError, check_int
-from infwidth.limits.feature_learning._sgd import Trajectory, train_module
 from infwidth.limits.feature_learning.deep_linear import DeepLinearMupLimit
 from infwidth.limits.feature_learning.linear import LinearMupLimit
 from infwidth.limits.feature_learning.mean_field import MeanFieldLimit
+from infwidth.limits.interface import Limit
 
 MODELS = ("linear1", "relu1", "tanh1", "linear-deep")
 DEFAULT_WIDTHS = tuple(2**p for p in range(4, 15))
@@ -78,29 +78,20 @@ def make_task(model: str, seed: int, dtype: torch.dtype = torch.float64,
     return tuple(t.to(device) for t in task)
 
 
-def _runners(cfg: ConvergenceConfig, task: tuple[torch.Tensor, ...]) -> tuple[Trajectory, dict, Callable]:
-    """The limit trajectory, facts about how it was computed, and ``finite(width, seed) -> Trajectory``."""
-    x, y, ex = task
-    dev = x.device
-    args = (x, y, cfg.lr, cfg.steps, cfg.batch, ex)
-    if cfg.model == "linear1":
-        lim = LinearMupLimit(x.shape[1], y.shape[1], device=dev)
-        finite_base = LinearMupLimit(x.shape[1], y.shape[1], device=dev)
-        ref = train_module(lim, *args)
-        info = {"method": "exact (width d+d_o)", "finite": "exact G-simulator (equal to the real net)"}
-        return ref, info, lambda n, s: train_module(finite_base.simulate(n, s), *args)
-    if cfg.model == "linear-deep":
-        lim = DeepLinearMupLimit(x.shape[1], y.shape[1], cfg.depth, device=dev)
-        ref = lim.train(*args)
-        info = {"method": "TP bookkeeping (exact)", "basis_size": lim.basis_size,
-                "finite": "lazily sampled Gaussian hidden matrices (exact in law)"}
-        return ref, info, lambda n, s: lim.simulate(n, s, *args)
-    phi = "relu" if cfg.model == "relu1" else "tanh"
-    lim = MeanFieldLimit(x.shape[1], y.shape[1], phi, device=dev)
-    ref = lim.train(*args)
-    info = {"method": ref.method, "nodes": ref.nodes, "order": ref.order,
-            "limit_f_error": ref.f_error, "limit_kernel_error": ref.kernel_error}
-    return ref, info, lambda n, s: train_module(lim.sample(n, s), *args)
+# model name -> the limit it trains: ``(config, d_in, d_out, device) -> Limit``. A new limit joins the
+# study by registering here (``register_model``); the study itself only speaks the Limit interface.
+LIMIT_MODELS: dict[str, Callable[[ConvergenceConfig, int, int, Any], Limit]] = {
+    "linear1": lambda cfg, d, do, dev: LinearMupLimit(d, do, device=dev),
+    "relu1": lambda cfg, d, do, dev: MeanFieldLimit(d, do, "relu", device=dev),
+    "tanh1": lambda cfg, d, do, dev: MeanFieldLimit(d, do, "tanh", device=dev),
+    "linear-deep": lambda cfg, d, do, dev: DeepLinearMupLimit(d, do, cfg.depth, device=dev),
+}
+
+
+def make_limit(cfg: ConvergenceConfig, task: tuple[torch.Tensor, ...]) -> Limit:
+    """The limit that model ``cfg.model`` trains, for the dimensions of ``task``."""
+    x, y, _ = task
+    return LIMIT_MODELS[cfg.model](cfg, x.shape[1], y.shape[1], x.device)
 
 
 def fit_slope(widths: Sequence[int], errors: Sequence[float]) -> tuple[float, float]:
@@ -146,8 +137,11 @@ def run_convergence(
     from infwidth.device import resolve_device
 
     task = make_task(cfg.model, cfg.seed, device=resolve_device(cfg.device))
-    ref, info, finite = _runners(cfg, task)
-    ref = Trajectory(ref.f.cpu(), ref.kernel.cpu())
+    lim = make_limit(cfg, task)
+    x, y, ex = task
+    args = (x, y, cfg.lr, cfg.steps, cfg.batch, ex)
+    ref = lim.train(*args).cpu()
+    info = ref.info
     knorm = torch.linalg.matrix_norm(ref.kernel)  # (T+1,)
     f_err, k_err = [], []
     done = done or {}
@@ -161,8 +155,7 @@ def run_convergence(
         f_sq = torch.zeros(cfg.steps + 1, dtype=torch.float64)
         k_sq = torch.zeros(cfg.steps + 1, dtype=torch.float64)
         for s in range(cfg.seeds):
-            traj = finite(n, cfg.seed * 100_003 + s)
-            traj = Trajectory(traj.f.cpu(), traj.kernel.cpu())
+            traj = lim.finite_trajectory(n, cfg.seed * 100_003 + s, *args).cpu()
             f_sq += ((traj.f - ref.f) ** 2).mean(dim=(1, 2))
             k_sq += (torch.linalg.matrix_norm(traj.kernel - ref.kernel) / knorm) ** 2
             if progress is not None:
