@@ -130,7 +130,7 @@ class Parametrization:
             )
         if len(b) != len(a):
             raise UserError(
-                f"got {len(a)} a-exponents but {len(b)} b-exponents; give L+1 of each (one per layer)"
+                f"`b` has {len(b)} b-exponents but `a` has {len(a)} a-exponents; give L+1 of each (one per layer, readout last)"
             )
         sigma = tuple(self.sigma) if self.sigma else (1.0,) * len(a)
         if len(sigma) != len(a):
@@ -245,12 +245,12 @@ def _check_depth(depth: int) -> int:
         try:
             depth_int = int(depth)
         except (TypeError, ValueError):
-            raise UserError(f"depth must be an integer >= 1, got {depth!r}; e.g. depth 2") from None
+            raise UserError(f"`depth` must be an integer >= 1, got {depth!r}; e.g. `depth=2`") from None
         if depth_int != depth:
-            raise UserError(f"depth must be an integer >= 1, got {depth!r}; e.g. depth 2")
+            raise UserError(f"`depth` must be an integer >= 1, got {depth!r}; e.g. `depth=2`")
         depth = depth_int
     if depth < 1:
-        raise UserError(f"depth must be >= 1 (number of hidden layers), got {depth}; e.g. depth 1")
+        raise UserError(f"`depth` must be >= 1 (number of hidden layers), got {depth}; e.g. `depth=1`")
     return depth
 
 
@@ -308,11 +308,11 @@ def preset(name: str, depth: int, *, c: Number | None = None, s: Number | None =
         raise UserError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
     if key == "up":
         if s is None:
-            raise UserError("preset up needs s (--s S) with 0 <= S <= 1/2; add e.g. --s 1/4")
+            raise UserError("preset up needs s with 0 <= s <= 1/2; add e.g. `s=1/4`")
         p = up(s, depth)
     else:
         if s is not None:
-            raise UserError(f"--s applies to preset up only, not {key}; drop --s or use --preset up")
+            raise UserError(f"`s` applies to preset up only, not {key}; drop `s` or use preset up")
         p = {"sp": sp, "ntp": ntp, "mfp": mfp, "mup": mup}[key](depth)
     return p if c is None else p.with_c(c)
 

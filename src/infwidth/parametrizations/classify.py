@@ -126,7 +126,8 @@ def _adam_rates(p: Parametrization, adam_c: Sequence[Number]) -> tuple[Fraction,
     rates = tuple(to_fraction(x, f"adam c_{i + 1}") for i, x in enumerate(adam_c))
     if len(rates) != p.depth + 1:
         raise UserError(
-            f"got {len(rates)} Adam rate exponents for depth {p.depth}; give one per layer (L+1 = {p.depth + 1})"
+            f"`adam_c` has {len(rates)} entries but depth {p.depth} needs L+1 = {p.depth + 1}; "
+            "give one per layer (an Adam rate exponent c_l for each)"
         )
     return rates
 
