@@ -34,7 +34,7 @@ def run(ctx: TourContext) -> SectionResult:
         x, y, ex = make_task("linear1", ctx.seed)
         lim = LinearMupLimit(2, 1, alpha=1.0)
         real = train_module(lim.sample(1024, ctx.seed), x, y, 0.5, 10, 4, ex)
-        sim = train_module(lim.simulate(1024, ctx.seed), x, y, 0.5, 10, 4, ex)
+        sim = lim.finite_trajectory(1024, ctx.seed, x, y, 0.5, 10, 4, ex)  # the exact simulator
         sim_gap = float((real.f - sim.f).abs().max())
     conv_png = plot_convergence(results, out / "convergence.png")
     contrast_png = plot_contrast(contrast, out / "mup_vs_ntp.png")
