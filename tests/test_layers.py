@@ -7,10 +7,10 @@ import infwidth
 
 # lowest first; a module may import from its own layer and the layers below it
 LAYERS = [
-    {"errors", "plotting", "device", "datasets", "runs"},
+    {"errors", "plotting", "device", "datasets", "runs", "nonlinearities", "losses", "fitting"},
     {"parametrizations", ""},  # "" is the top-level package infwidth/__init__.py (the core's face)
     {"networks"},
-    {"limits"},
+    {"coordcheck", "limits"},  # two views side by side: neither imports the other
     {"studies"},
     {"experiments"},
     {"tour"},

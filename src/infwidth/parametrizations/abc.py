@@ -15,7 +15,7 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
-from infwidth.errors import UserError
+from infwidth.errors import UserError, check_depth
 
 if TYPE_CHECKING:  # pragma: no cover
     from torch import nn
@@ -241,17 +241,8 @@ class Parametrization:
 
 # ---- presets ---------------------------------------------------------------------------------
 def _check_depth(depth: int) -> int:
-    if isinstance(depth, bool) or not isinstance(depth, int):
-        try:
-            depth_int = int(depth)
-        except (TypeError, ValueError):
-            raise UserError(f"`depth` must be an integer >= 1, got {depth!r}; e.g. `depth=2`") from None
-        if depth_int != depth:
-            raise UserError(f"`depth` must be an integer >= 1, got {depth!r}; e.g. `depth=2`")
-        depth = depth_int
-    if depth < 1:
-        raise UserError(f"`depth` must be >= 1 (number of hidden layers), got {depth}; e.g. `depth=1`")
-    return depth
+    # the one depth check lives in infwidth.errors; the parameter in backquotes so the CLI says --depth
+    return check_depth(depth, "`depth`")
 
 
 def _build(name: str, a: list[Fraction], b: list[Fraction], c: Number) -> Parametrization:

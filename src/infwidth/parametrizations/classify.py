@@ -66,7 +66,7 @@ class Failure:
 
 @dataclass(frozen=True)
 class Classification:
-    """The exact classification of one parametrization (SPEC section 2). Fractions are exact."""
+    """The exact classification of one parametrization (Tensor Programs IV; formulas in docs/classification.md). Fractions are exact."""
 
     parametrization: Parametrization
     optimizer: str
@@ -137,11 +137,11 @@ def _update_exponents(
 ) -> tuple[tuple[Fraction, ...], Fraction, str]:
     """``(r_1..r_L, readout step exponent, its formula)`` for SGD or for Adam with rates ``adam_c``."""
     L = p.depth
-    alpha, gamma = p.init_exponents(), p.step_exponents()
+    gamma = p.step_exponents()
     first = [ONE] + [ZERO] * (L - 1)  # I(l = 1)
     if adam_c is None:
         # Delta W^l = n^{-gamma_l} dh x^T with dh ~ n^{-theta}: theta = min(init, update) of the readout.
-        theta = min(alpha[-1], gamma[-1])
+        theta = readout_backward_exponent(p)
         r_l = tuple(theta + gamma[i] - 1 + first[i] for i in range(L))
         return r_l, gamma[-1], "2a_{L+1} + c"
     # Adam moves each entry of W^l by n^{-(a_l + c_l)} whatever the gradient's scale.
@@ -372,6 +372,12 @@ def adam_exponents(p: Parametrization) -> tuple[Fraction, ...]:
     rule (Adam rate 1 for input weights, 1/fan_in for hidden and output with a = 0) after the
     per-layer Adam symmetry ``(a_l, b_l, c_l) -> (a_l + t, b_l - t, c_l - t)``.
     """
-    alpha, gamma = p.init_exponents(), p.step_exponents()
-    theta = min(alpha[-1], gamma[-1])
+    theta = readout_backward_exponent(p)
     return tuple(p.c + a + theta for a in p.a[:-1]) + (p.c + p.a[-1],)
+
+
+def readout_backward_exponent(p: Parametrization) -> Fraction:
+    """``theta = min(a_{L+1} + b_{L+1}, 2 a_{L+1} + c)``: the backward vector ``dh`` of every layer
+    ``l <= L`` has coordinates ``~ n^{-theta}`` (the readout at its init size or after its first SGD
+    update, whichever is larger). The one place this exponent is computed."""
+    return min(p.init_exponents()[-1], p.step_exponents()[-1])

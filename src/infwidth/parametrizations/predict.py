@@ -15,7 +15,7 @@ from infwidth.parametrizations.abc import Number, Parametrization
 from infwidth.parametrizations.classify import HALF, ONE, ZERO, _adam_rates, adam_exponents
 
 OPTIMIZERS = ("sgd", "adam")
-NONLINEARITIES = ("relu", "tanh")
+NONLINEARITIES = ("relu", "tanh")  # the two large-argument rules; any name of infwidth.nonlinearities maps to one
 
 
 # ---- predicted scaling exponents of a finite network ---------------------------------------------
@@ -35,6 +35,24 @@ def _require_init_stable(p: Parametrization) -> None:
         )
 
 
+def phi_rule(phi: str) -> str:
+    """The rule a nonlinearity follows past a blow-up: ``"relu"`` (asymptotically linear: relu,
+    leaky_relu, identity, gelu) or ``"tanh"`` (bounded and saturating: tanh, erf); one-line refusal
+    for the others (sin oscillates: no rule derived)."""
+    from infwidth import (
+        nonlinearities as _nl,  # torch-backed: loaded only when exponents are predicted
+    )
+
+    entry = _nl.get(phi)
+    rule = {"linear": "relu", "saturating": "tanh"}.get(entry.growth)
+    if rule is None:
+        raise UserError(
+            f"no exponent prediction for {entry.name}: it neither grows linearly nor saturates, and only those "
+            "two rules are derived; use relu, leaky_relu, identity, gelu, tanh or erf"
+        )
+    return rule
+
+
 def predicted_exponents(
     p: Parametrization,
     optimizer: str = "sgd",
@@ -52,8 +70,7 @@ def predicted_exponents(
     opt = str(optimizer).lower()
     if opt not in OPTIMIZERS:
         raise UserError(f"unknown optimizer {optimizer!r}; choose sgd or adam")
-    if phi not in NONLINEARITIES:
-        raise UserError(f"unknown nonlinearity {phi!r} for exponent prediction; choose relu or tanh")
+    phi = phi_rule(phi)
     if opt == "sgd" and adam_c is not None:
         raise UserError("adam_c applies to optimizer='adam' only; drop it or set optimizer='adam'")
     _require_init_stable(p)

@@ -13,7 +13,7 @@ from infwidth.parametrizations.classify import HALF, Classification, classify
 
 
 def named_parametrizations(depth: int) -> list[tuple[str, Parametrization]]:
-    """The named rows of SPEC section 3 at this depth (MFP only when depth = 1)."""
+    """The named rows of the paper's table at this depth (MFP only when depth = 1)."""
     rows = [
         ("SP", preset("sp", depth)),
         ("SP, lr ~ 1/n", preset("sp", depth, c=1)),
