@@ -1,4 +1,5 @@
-"""abc-parametrizations: the object (:mod:`.abc`) and its exact classification (:mod:`.classify`)."""
+"""abc-parametrizations: the object (:mod:`.abc`), its exact classification (:mod:`.classify`), the
+exponents a finite network shows (:mod:`.predict`) and the paper's table of named ones (:mod:`.report`)."""
 
 from infwidth.parametrizations.abc import (
     PRESETS,
@@ -17,12 +18,13 @@ from infwidth.parametrizations.classify import (
     Failure,
     adam_exponents,
     classify,
-    layer_contribution_exponents,
+    surviving_ntk_layers,
+)
+from infwidth.parametrizations.predict import layer_contribution_exponents, predicted_exponents
+from infwidth.parametrizations.report import (
     named_parametrizations,
     named_table,
     named_table_markdown,
-    predicted_exponents,
-    surviving_ntk_layers,
 )
 
 __all__ = [
