@@ -272,7 +272,7 @@ def check_model(
     """
     widths = [int(w) for w in widths]
     if len(widths) < 2 or any(b <= a for a, b in zip(widths, widths[1:], strict=False)):
-        raise UserError(f"need at least 2 increasing widths, got {widths}; e.g. widths=[32, 64, 128, 256]")
+        raise UserError(f"need at least 2 increasing `widths`, got {widths}; e.g. 32, 64, 128, 256")
     check_int(steps, "steps")
     check_int(seeds, "seeds")
     points = []
@@ -317,7 +317,7 @@ class GPTCoordCheckConfig:
             raise UserError(f"unknown optimizer {self.optimizer!r}; choose sgd or adam")
         for w in widths:
             if w % self.n_head:
-                raise UserError(f"width {w} is not a multiple of n_head {self.n_head}; pick widths divisible by it")
+                raise UserError(f"width {w} is not a multiple of `n_head` {self.n_head}; pick `widths` divisible by it")
         for what in ("steps", "seeds", "n_layer", "n_head", "block_size", "batch"):
             check_int(getattr(self, what), what)
 

@@ -257,7 +257,7 @@ def find_roles(
             if role not in ANNOTATABLE:
                 raise UserError(f"annotation {key!r}: unknown role {role!r}; choose one of {', '.join(ANNOTATABLE)}")
     if base is None and delta is not None:
-        raise UserError("delta needs base; pass base= (the model at another width) as well")
+        raise UserError("`delta` needs `base`; pass `base` (the model at another width) as well")
     widths = None if base is None else _width_dims(model, base, model if delta is None else delta)
     if widths is None and not annotations:
         raise UserError(
