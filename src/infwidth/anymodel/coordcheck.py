@@ -317,7 +317,7 @@ class GPTCoordCheckConfig:
             raise UserError(f"unknown optimizer {self.optimizer!r}; choose sgd or adam")
         for w in widths:
             if w % self.n_head:
-                raise UserError(f"width {w} is not a multiple of `n_head` {self.n_head}; pick `widths` divisible by it")
+                raise UserError(f"width {w} is not a multiple of the number of heads ({self.n_head}); pick `widths` divisible by it")
         for what in ("steps", "seeds", "n_layer", "n_head", "block_size", "batch"):
             check_int(getattr(self, what), what)
 
