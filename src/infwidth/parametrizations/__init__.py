@@ -9,6 +9,7 @@ from infwidth.parametrizations.abc import (
     mup,
     ntp,
     preset,
+    register_view,
     sp,
     to_fraction,
     up,
@@ -26,6 +27,10 @@ from infwidth.parametrizations.report import (
     named_table,
     named_table_markdown,
 )
+
+# ``Parametrization.classify()`` resolves through the view registry, so abc.py never imports its
+# classifier back (the classifier reads the Parametrization type).
+register_view("classify", classify)
 
 __all__ = [
     "PRESETS",

@@ -20,7 +20,6 @@ from infwidth.errors import UserError, check_depth
 if TYPE_CHECKING:  # pragma: no cover
     from torch import nn
 
-    from infwidth.parametrizations.classify import Classification
 
 Number = int | float | str | Fraction
 
@@ -192,11 +191,13 @@ class Parametrization:
         return replace(self, sigma=tuple(sigma))
 
     # ---- one description, every view ---------------------------------------------------------
-    def classify(self) -> Classification:
-        """Exact classification (stable, nontrivial, regime, ...); see :mod:`.classify`."""
-        from infwidth.parametrizations.classify import classify
+    def classify(self) -> Any:
+        """Exact classification: a :class:`~infwidth.parametrizations.classify.Classification`.
 
-        return classify(self)
+        The classifier is registered as the view ``"classify"`` by the package (it reads this type, so
+        this module does not import it back).
+        """
+        return view("classify")(self)
 
     def mlp(self, width: int, d_in: int, d_out: int, **kwargs: Any) -> nn.Module:
         """The finite width-``width`` PyTorch MLP in this parametrization (the ``"mlp"`` view)."""
