@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 import infwidth as iw
-from infwidth.limits.feature_learning._sgd import train_module
+from infwidth.limits.sgd import train_module
 from infwidth.tensor_programs import gaussian_dims
 
 

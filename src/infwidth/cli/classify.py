@@ -29,14 +29,11 @@ _USAGE = (
 
 
 def parse_depth(text: str) -> int:
-    """``--depth`` as an integer >= 1, with a one-line error otherwise."""
+    """``--depth`` text as an integer (the library checks that it is >= 1)."""
     value = text.strip()
     if not re.fullmatch(r"[+-]?\d+", value):
         raise UserError(f"--depth must be a whole number >= 1 (hidden layers), got {text!r}; e.g. --depth 2")
-    depth = int(value)
-    if depth < 1:
-        raise UserError(f"--depth must be >= 1 (number of hidden layers), got {depth}; e.g. --depth 1")
-    return depth
+    return int(value)
 
 
 def parse_list(text: str, flag: str) -> list[Any]:
@@ -78,20 +75,12 @@ def build(
     if c_value is None:
         raise UserError("explicit exponents need the SGD exponent --c C (learning rate ~ n^-C); e.g. --c 0")
     a_list, b_list = parse_list(a, "--a"), parse_list(b, "--b")
-    if len(a_list) != len(b_list):
-        raise UserError(
-            f"--a has {len(a_list)} entries but --b has {len(b_list)}; give L+1 of each (one per layer, readout last)"
-        )
     if depth is not None:
         L = parse_depth(depth)
         if len(a_list) != L + 1:
             raise UserError(
                 f"--a and --b have {len(a_list)} entries but --depth {L} needs L+1 = {L + 1}; fix the lists or --depth"
             )
-    if len(a_list) < 2:
-        raise UserError(
-            f"--a and --b need L+1 >= 2 entries (depth L >= 1), got {len(a_list)}; e.g. --a -1/2,1/2 --b 1/2,1/2"
-        )
     return Parametrization(a=tuple(a_list), b=tuple(b_list), c=c_value)
 
 
@@ -101,7 +90,7 @@ def _yn(value: bool | None) -> str:
 
 def one_step_exponents(p: Any, adam_c: tuple | None) -> dict[str, Any] | None:
     """Predicted one-step exponents (ReLU), or None when p is not stable at initialization."""
-    from infwidth.parametrizations.classify import predicted_exponents
+    from infwidth.parametrizations.predict import predicted_exponents
 
     try:
         if adam_c is None:
@@ -173,13 +162,20 @@ def classify_command(
         None, "--adam-c", help="Classify under Adam with per-layer rates eta * n^-c_l: c_1,...,c_(L+1)."
     ),
     table: bool = typer.Option(False, "--table", help="Print the table of every named parametrization at --depth."),
+    model: str | None = typer.Option(None, "--model", help="Classify a reference model's role structure: gpt."),
+    width: int = typer.Option(128, "--width", help="With --model: the width (d_model) shown in the roles table."),
+    tied: bool = typer.Option(False, "--tied", help="With --model gpt: tie the embedding and readout matrices."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON only (fractions as exact strings)."),
 ) -> None:
     """Classify an abc-parametrization exactly: stable?, nontrivial?, kernel or feature learning, and why."""
     from rich.console import Console
 
-    from infwidth.parametrizations.classify import classify, named_table, named_table_markdown
+    from infwidth.parametrizations.classify import classify
+    from infwidth.parametrizations.report import named_table, named_table_markdown
 
+    if model is not None:
+        _classify_model(model, preset_name, depth, c, s, a, b, adam_c, width, tied, table, as_json)
+        return
     if table:
         if any(v is not None for v in (preset_name, c, s, a, b, adam_c)):
             raise UserError("--table prints every named parametrization; use it with --depth L only")
@@ -189,17 +185,14 @@ def classify_command(
         if as_json:
             print(json.dumps({"depth": L, "rows": named_table(L)}, indent=2))
         else:
+            table = named_table_markdown(L)
             print(f"Named parametrizations at depth L = {L} (computed by infwidth.parametrizations.classify)\n")
-            print(named_table_markdown(L))
+            print(table)
         return
     p = build(preset_name, depth, c, s, a, b)
     rates = None
     if adam_c is not None:
         rates = tuple(parse_list(adam_c, "--adam-c"))
-        if len(rates) != p.depth + 1:
-            raise UserError(
-                f"--adam-c has {len(rates)} entries but depth {p.depth} needs L+1 = {p.depth + 1}; one rate exponent per layer"
-            )
     cl = classify(p, adam_c=rates)
     if as_json:
         out = cl.as_dict()
@@ -209,3 +202,43 @@ def classify_command(
         return
     # pipes and files get a fixed, wide layout; terminals their own width
     render(cl, Console() if sys.stdout.isatty() else Console(width=110), rates)
+
+
+def _classify_model(
+    model: str, preset_name: str | None, depth: str | None, c: str | None, s: str | None, a: str | None,
+    b: str | None, adam_c: str | None, width: int, tied: bool, table: bool, as_json: bool,
+) -> None:
+    """``--model gpt``: the classification on the model's roles (infwidth.anymodel.classify)."""
+    from infwidth.anymodel.classify import classify_model
+    from infwidth.anymodel.coordcheck import MODELS
+    from infwidth.anymodel.gpt import GPTConfig, gpt_roles
+    from infwidth.anymodel.train import VOCAB
+
+    if model.strip().lower() not in MODELS:
+        raise UserError(f"unknown --model {model!r}; choose {', '.join(MODELS)}")
+    if table or depth is not None:
+        raise UserError("--model classifies the model's own role structure; drop --table/--depth")
+    if preset_name is None and (a is None or b is None):
+        raise UserError("--model needs --preset (mup, sp, ntp, up with --s) or --a/--b/--c with 3 entries (input, hidden, output)")
+    p = preset_name.strip().lower() if preset_name is not None else build(None, None, c, s, a, b)
+    cfg = GPTConfig(vocab_size=len(VOCAB), d_model=width, tied=tied)
+    roles = gpt_roles(cfg)
+    rates = None if adam_c is None else tuple(parse_list(adam_c, "--adam-c"))
+    if preset_name is not None:
+        from infwidth.parametrizations.abc import to_fraction
+
+        cm = classify_model(roles, p, optimizer="sgd" if rates is None else "adam", adam_c=rates,
+                            c=None if c is None else to_fraction(c, "--c"), s=None if s is None else to_fraction(s, "--s"))
+    else:
+        cm = classify_model(roles, p, optimizer="sgd" if rates is None else "adam", adam_c=rates)
+    if as_json:
+        print(json.dumps(cm.as_dict() | {"model": model, "model_config": cfg.as_dict()}, indent=2))
+        return
+    print(f"{model} (d_model {width}{', tied' if tied else ''}) roles:")
+    print(roles.table())
+    print()
+    print(f"regime: {cm.regime}  stable: {_yn(cm.stable)}  attention: q.k * head_dim^-{cm.attention_exponent}")
+    for f in cm.failures:
+        print(f"  fails: {f}")
+    print()
+    print(cm.explanation)

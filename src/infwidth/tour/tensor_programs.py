@@ -11,7 +11,7 @@ CASES = (("relu", 3, 2**15), ("tanh", 2, 2**13))  # nonlinearity, depth, particl
 
 def run(ctx: TourContext) -> SectionResult:
     from infwidth.device import torch_threads
-    from infwidth.limits.feature_learning.convergence import (
+    from infwidth.studies.converge import (
         ConvergenceConfig,
         plot_convergence,
         run_convergence,

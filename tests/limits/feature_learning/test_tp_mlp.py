@@ -9,13 +9,13 @@ import torch
 import infwidth as iw
 from infwidth.errors import UserError
 from infwidth.limits.feature_learning import DeepLinearMupLimit, MeanFieldLimit
-from infwidth.limits.feature_learning._sgd import batch_indices, resolve_loss
-from infwidth.limits.feature_learning.convergence import ConvergenceConfig, run_convergence
 from infwidth.limits.feature_learning.tp_mlp import (
     TensorProgramMupLimit,
     mlp_sgd_program,
     program_init,
 )
+from infwidth.limits.sgd import batch_indices, resolve_loss
+from infwidth.studies.converge import ConvergenceConfig, run_convergence
 from infwidth.tensor_programs import run_finite
 
 

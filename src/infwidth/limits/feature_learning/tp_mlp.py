@@ -30,8 +30,15 @@ from torch import nn
 
 from infwidth import nonlinearities as _nl
 from infwidth.errors import UserError, check_int
-from infwidth.limits.feature_learning._sgd import Loss, Trajectory, batch_indices, prepare_data
-from infwidth.limits.feature_learning.linear import check_dims, check_width
+from infwidth.limits.interface import Trajectory
+from infwidth.limits.sgd import (
+    Loss,
+    batch_indices,
+    check_dims,
+    check_width,
+    prepare_data,
+    train_module,
+)
 from infwidth.tensor_programs import LimitResult, Program, Var, run_finite, solve_limit
 
 
@@ -530,9 +537,22 @@ class TensorProgramMupLimit:
         opts = {**self.solver, **solver}
         res = solve_limit(prog.program, dtype=self.dtype, device=self.device, **opts)
         traj = prog.trajectory(res.values, res.se)
-        return TPRun(traj.f, traj.kernel, traj.f_se, traj.kernel_se, method=res.method, particles=res.particles,
-                     replicas=res.replicas, dims=res.dims, seconds=res.seconds,
+        info = {"method": f"Tensor-Program engine ({res.method})", "particles": res.particles,
+                "replicas": res.replicas, "instructions": len(prog.program.instructions),
+                "seconds": round(res.seconds, 2),
+                "limit_f_se": float(traj.f_se[-1].max()) if traj.f_se is not None else 0.0,
+                "limit_kernel_se": float((torch.linalg.matrix_norm(traj.kernel_se)
+                                          / torch.linalg.matrix_norm(traj.kernel)).max())
+                if traj.kernel_se is not None else 0.0,  # relative, like a kernel gap
+                "finite": "p.mlp(width) trained by net.sgd"}
+        return TPRun(traj.f, traj.kernel, traj.f_se, traj.kernel_se, info, method=res.method,
+                     particles=res.particles, replicas=res.replicas, dims=res.dims, seconds=res.seconds,
                      instructions=len(prog.program.instructions), result=res)
+
+    def finite_trajectory(self, width: int, seed: int, x: torch.Tensor, y: torch.Tensor, lr: float, steps: int,
+                          batch: int, eval_x: torch.Tensor, loss: str | Loss = "mse") -> Trajectory:
+        """The real finite net :meth:`sample` trained by its own ``net.sgd``, recorded like :meth:`train`."""
+        return train_module(self.sample(width, seed), x, y, lr, steps, batch, eval_x, loss)
 
     def simulate(self, width: int, seed: int, x: torch.Tensor, y: torch.Tensor, lr: float, steps: int, batch: int,
                  eval_x: torch.Tensor, loss: str = "mse") -> Trajectory:
