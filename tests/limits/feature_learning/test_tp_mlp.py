@@ -1,7 +1,12 @@
 """An MLP's SGD as a Tensor Program: equal to the torch net at width n, equal to the fast-path limits,
 and the limit that finite muP nets of growing width approach."""
 
+import json
 import math
+import os
+import re
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -149,3 +154,47 @@ def test_ntp_program_equals_the_function_space_kernel_dynamics(phi):
     ntk = kernel(ex).ntk
     assert ((got.kernel[0] - ntk).abs() <= 4.5 * got.kernel_se[0]).all(), (got.kernel[0], ntk)
     assert (got.kernel_se[0] < 0.02 * ntk.abs().max()).all()
+
+
+_PEAK = """
+import json, resource, sys
+import torch
+import infwidth as iw
+from infwidth.limits.feature_learning.tp_mlp import TensorProgramMupLimit
+from infwidth.tensor_programs import estimate_memory, solve_limit
+depth, batch, steps, m = map(int, sys.argv[1:5])
+g = torch.Generator().manual_seed(0)
+x, y = torch.randn(32, 4, generator=g, dtype=torch.float64), torch.randn(32, 1, generator=g, dtype=torch.float64)
+prog = TensorProgramMupLimit(iw.mup(depth), 4, 1, "relu").program(x, y, 0.3, steps, batch, x[:4]).program
+est = estimate_memory(prog, m // 8, 8, 8, graph=True)
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+solve_limit(prog, method="mc", particles=m, replicas=8)
+print(json.dumps([est, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - base]))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="peak RSS via ru_maxrss in kilobytes is Linux's")
+@pytest.mark.parametrize(("depth", "batch", "steps"), [(2, 8, 1), (2, 8, 3), (2, 8, 5)])
+def test_the_memory_estimate_bounds_the_measured_peak(depth, batch, steps):
+    # a fresh process, so its peak RSS is this solve's; vectors of 64 KiB (M = 2^13 over 8 replicas).
+    # Without a fixed glibc mmap threshold the T = 5 program peaked at 1.4x the estimate.
+    out = subprocess.run([sys.executable, "-c", _PEAK, str(depth), str(batch), str(steps), str(2**13)],
+                         capture_output=True, text=True, check=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    est, peak = json.loads(out.stdout.strip().splitlines()[-1])
+    assert peak <= est, (peak, est)
+    assert peak > 0.1 * est  # the estimate is an upper bound, not a wild one
+
+
+def test_a_run_that_does_not_fit_names_the_m_and_the_t_that_fit():
+    from infwidth.tensor_programs import estimate_memory
+
+    x, y, ex = _task()
+    lim = iw.mup(2).feature_learning_limit(3, 2, "relu")
+    budget = estimate_memory(lim.program(x, y, 0.3, 2, 2, ex).program, 2**12 // 8, 8, graph=True)
+    with pytest.raises(UserError) as err:
+        lim.train(x, y, 0.3, 4, 2, ex, method="mc", particles=2**12, memory_limit=budget)
+    msg = str(err.value)
+    assert "steps <= 2" in msg and "particles <= " in msg and "\n" not in msg, msg
+    fit = int(re.search(r"particles <= (\d+)", msg).group(1))
+    assert 8 <= fit < 2**12
+    lim.train(x, y, 0.3, 2, 2, ex, method="mc", particles=2**12, replicas=8, memory_limit=budget)  # T that fits runs

@@ -20,8 +20,9 @@ torch net step for step; its limit (:func:`infwidth.tensor_programs.solve_limit`
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +30,7 @@ import torch
 from torch import nn
 
 from infwidth import nonlinearities as _nl
+from infwidth.device import resolve_device
 from infwidth.errors import UserError, check_int
 from infwidth.limits.interface import Trajectory
 from infwidth.limits.sgd import (
@@ -40,6 +42,23 @@ from infwidth.limits.sgd import (
     train_module,
 )
 from infwidth.tensor_programs import LimitResult, Program, Var, run_finite, solve_limit
+from infwidth.tensor_programs.limit import choose_method, estimate_memory, memory_budget
+
+
+@contextlib.contextmanager
+def _solve_bar(desc: str) -> Iterator[Callable[[int, int], None]]:
+    """A progress callback ``(done, total)`` for :func:`solve_limit`: a tqdm bar over the program's
+    instructions with an ETA for the whole solve, silent when stderr is not a terminal."""
+    from tqdm import tqdm
+
+    with tqdm(total=None, desc=desc, unit="ins", disable=None, leave=False) as bar:
+        def update(done: int, total: int) -> None:
+            if bar.total != total:
+                bar.total = total
+                bar.refresh()
+            bar.update(done - bar.n)
+
+        yield update
 
 
 class _Prod:
@@ -535,7 +554,12 @@ class TensorProgramMupLimit:
         """The limit's SGD trajectory on ``eval_x`` (steps 0..T), with standard errors for Monte Carlo."""
         prog = self.program(x, y, lr, steps, batch, eval_x, loss)
         opts = {**self.solver, **solver}
-        res = solve_limit(prog.program, dtype=self.dtype, device=self.device, **opts)
+        self._check_fits(prog.program, opts, lambda t: self.program(x, y, lr, t, batch, eval_x, loss).program, steps)
+        if opts.get("progress") is None:
+            with _solve_bar("muP limit (Tensor-Program engine)") as bar:
+                res = solve_limit(prog.program, dtype=self.dtype, device=self.device, **{**opts, "progress": bar})
+        else:
+            res = solve_limit(prog.program, dtype=self.dtype, device=self.device, **opts)
         traj = prog.trajectory(res.values, res.se)
         info = {"method": f"Tensor-Program engine ({res.method})", "particles": res.particles,
                 "replicas": res.replicas, "instructions": len(prog.program.instructions),
@@ -548,6 +572,29 @@ class TensorProgramMupLimit:
         return TPRun(traj.f, traj.kernel, traj.f_se, traj.kernel_se, info, method=res.method,
                      particles=res.particles, replicas=res.replicas, dims=res.dims, seconds=res.seconds,
                      instructions=len(prog.program.instructions), result=res)
+
+    def _check_fits(self, program: Program, opts: dict[str, Any], build: Any, steps: int) -> None:
+        """Refuse, naming the M and the T that fit, a Monte-Carlo solve whose memory estimate exceeds the budget."""
+        method = opts.get("method", "auto")
+        if method == "auto":
+            method = choose_method(program)
+        if method != "mc":
+            return
+        dev = resolve_device(self.device, self.dtype)
+        budget = memory_budget(dev) if opts.get("memory_limit") is None else int(opts["memory_limit"])
+        particles, replicas = int(opts.get("particles", 2**14)), int(opts.get("replicas", 8))
+        itemsize, graph = torch.finfo(self.dtype).bits // 8, opts.get("derivatives", "autograd") == "autograd"
+        need = estimate_memory(program, particles // max(replicas, 1), replicas, itemsize, graph)
+        if need <= budget:
+            return
+        base = estimate_memory(program, 0, replicas, itemsize, graph)
+        fit_m = replicas * max(0, (budget - base) // max(1, (need - base) // max(particles // max(replicas, 1), 1)))
+        fit_t = next((t for t in range(steps - 1, -1, -1)
+                      if estimate_memory(build(t), particles // max(replicas, 1), replicas, itemsize, graph) <= budget),
+                     None)
+        t_hint = f"steps <= {fit_t}" if fit_t is not None else "no number of steps fits at this M"
+        raise UserError(f"the limit of {steps} steps with M={particles} particles needs ~{need / 2**30:.2f} GiB "
+                        f"(budget {budget / 2**30:.2f} GiB); pass particles <= {fit_m} or {t_hint}")
 
     def finite_trajectory(self, width: int, seed: int, x: torch.Tensor, y: torch.Tensor, lr: float, steps: int,
                           batch: int, eval_x: torch.Tensor, loss: str | Loss = "mse") -> Trajectory:
