@@ -42,7 +42,7 @@ from infwidth.limits.sgd import (
     train_module,
 )
 from infwidth.tensor_programs import LimitResult, Program, Var, run_finite, solve_limit
-from infwidth.tensor_programs.limit import choose_method, estimate_memory, memory_budget
+from infwidth.tensor_programs.limit import _size, choose_method, estimate_memory, memory_budget
 
 
 @contextlib.contextmanager
@@ -593,8 +593,8 @@ class TensorProgramMupLimit:
                       if estimate_memory(build(t), particles // max(replicas, 1), replicas, itemsize, graph) <= budget),
                      None)
         t_hint = f"steps <= {fit_t}" if fit_t is not None else "no number of steps fits at this M"
-        raise UserError(f"the limit of {steps} steps with M={particles} particles needs ~{need / 2**30:.2f} GiB "
-                        f"(budget {budget / 2**30:.2f} GiB); pass particles <= {fit_m} or {t_hint}")
+        raise UserError(f"the limit of {steps} steps with M={particles} particles needs ~{_size(need)} "
+                        f"(budget {_size(budget)}); pass particles <= {fit_m} or {t_hint}")
 
     def finite_trajectory(self, width: int, seed: int, x: torch.Tensor, y: torch.Tensor, lr: float, steps: int,
                           batch: int, eval_x: torch.Tensor, loss: str | Loss = "mse") -> Trajectory:
