@@ -198,3 +198,31 @@ def test_a_run_that_does_not_fit_names_the_m_and_the_t_that_fit():
     fit = int(re.search(r"particles <= (\d+)", msg).group(1))
     assert 8 <= fit < 2**12
     lim.train(x, y, 0.3, 2, 2, ex, method="mc", particles=2**12, replicas=8, memory_limit=budget)  # T that fits runs
+
+
+def test_train_reports_progress_over_the_whole_solve(capsys):
+    x, y, ex = _task()
+    lim = iw.mup(2).feature_learning_limit(3, 2, "relu")
+    calls = []
+    lim.train(x, y, 0.3, 1, 2, ex, method="mc", particles=256, progress=lambda done, total: calls.append((done, total)))
+    total = len(lim.program(x, y, 0.3, 1, 2, ex).program.instructions)
+    assert calls and calls[-1] == (total, total) and all(t == total for _, t in calls)
+    lim.train(x, y, 0.3, 1, 2, ex, method="mc", particles=256)  # default: a tqdm bar, silent off a terminal
+    assert capsys.readouterr().err == ""
+
+
+def test_train_shows_a_bar_by_default(monkeypatch):
+    import contextlib
+
+    from infwidth.limits.feature_learning import tp_mlp
+
+    seen = []
+
+    @contextlib.contextmanager
+    def fake_bar(desc):
+        yield lambda done, total: seen.append((done, total))
+
+    monkeypatch.setattr(tp_mlp, "_solve_bar", fake_bar)
+    x, y, ex = _task()
+    iw.mup(2).feature_learning_limit(3, 2, "relu").train(x, y, 0.3, 1, 2, ex, method="mc", particles=256)
+    assert seen and seen[-1][0] == seen[-1][1]
