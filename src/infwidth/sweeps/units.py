@@ -1,0 +1,128 @@
+"""Units of work: a registered name -> ``function(frozen config) -> JSON-serialisable dict``.
+
+A unit is registered by an import path string (``"package.module:function"``) and imported only when a
+sweep runs it, so registering costs nothing and optional dependencies stay optional. The config class
+is the type hint of the function's only parameter; a sweep's axes must be fields of that class.
+Worker processes receive the import path, not the name, so units registered at run time work there too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from infwidth.errors import UserError
+
+#: Built-in units, by name. Others register with :func:`register_unit`.
+UNITS: dict[str, str] = {
+    "quadratic": "infwidth.sweeps.toy:quadratic",
+    "mlp-adam": "infwidth.sweeps.mlp_unit:train_mlp",
+    "coordcheck-point": "infwidth.sweeps.coordcheck_unit:coordcheck_point",
+}
+
+
+def register_unit(name: str, target: str, *, replace: bool = False) -> None:
+    """Register ``target`` (``"module:function"``) under ``name``; imported lazily when a sweep runs it."""
+    if not isinstance(target, str) or target.count(":") != 1:
+        raise UserError(f"unit target must read 'package.module:function', got {target!r}")
+    if name in UNITS and UNITS[name] != target and not replace:
+        raise UserError(f"unit {name!r} is already registered as {UNITS[name]}; pass replace=True to change it")
+    UNITS[name] = target
+
+
+def unit_names() -> list[str]:
+    """Registered unit names, sorted."""
+    return sorted(UNITS)
+
+
+@dataclass(frozen=True)
+class Unit:
+    """A resolved unit: its name, import path, function and frozen config dataclass."""
+
+    name: str
+    target: str
+    function: Callable[[Any], Mapping[str, Any]]
+    config_type: type
+
+    def fields(self) -> list[str]:
+        return [f.name for f in dataclasses.fields(self.config_type)]
+
+    def make_config(self, values: Mapping[str, Any]) -> Any:
+        """The config dataclass from ``values`` (lists become tuples so configs stay hashable)."""
+        unknown = sorted(set(values) - set(self.fields()))
+        if unknown:
+            raise UserError(
+                f"unknown config field {unknown[0]!r} for unit {self.name!r}; its fields are {', '.join(self.fields())}"
+            )
+        clean = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+        try:
+            return self.config_type(**clean)
+        except TypeError as exc:
+            raise UserError(f"cannot build {self.config_type.__name__} for unit {self.name!r}: {exc}") from None
+
+
+def import_target(target: str) -> Callable[[Any], Mapping[str, Any]]:
+    """The function named by ``"module:function"``."""
+    module_name, _, attr = target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise UserError(f"cannot import unit module {module_name!r} ({exc}); install what it needs or fix the unit path") from None
+    try:
+        return getattr(module, attr)
+    except AttributeError:
+        raise UserError(f"module {module_name!r} has no function {attr!r}; fix the unit path") from None
+
+
+def config_type_of(function: Callable[..., Any], name: str) -> type:
+    """The frozen dataclass that ``function`` takes (the type hint of its only parameter)."""
+    hints = typing.get_type_hints(function)
+    params = [k for k in hints if k != "return"]
+    cls = hints[params[0]] if len(params) == 1 else None
+    if cls is None or not dataclasses.is_dataclass(cls):
+        raise UserError(f"unit {name!r} must take one dataclass config argument (type-hinted); fix its definition")
+    if not cls.__dataclass_params__.frozen:  # type: ignore[attr-defined]
+        raise UserError(f"unit {name!r}: config {cls.__name__} must be a frozen dataclass")
+    return cls
+
+
+def resolve_unit(name_or_target: str) -> Unit:
+    """A unit by registered name, or directly by ``"module:function"`` path."""
+    if name_or_target in UNITS:
+        target = UNITS[name_or_target]
+    elif ":" in name_or_target:
+        target = name_or_target
+    else:
+        raise UserError(f"unknown unit {name_or_target!r}; choose one of {', '.join(unit_names())} or give 'module:function'")
+    function = import_target(target)
+    return Unit(name_or_target, target, function, config_type_of(function, name_or_target))
+
+
+def one_line(exc: BaseException) -> str:
+    """``Type: first line of the message`` (what a failed point records)."""
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+def execute(target: str, config: Mapping[str, Any]) -> dict[str, Any]:
+    """Run one point in this process: ``{"status": "ok", "result": ..., "seconds": s}`` or a failure record.
+
+    This is what every executor ships to a worker (a module-level function of picklable arguments).
+    A unit that raises yields ``{"status": "failed", "error": "<one line>"}``; the sweep goes on.
+    """
+    import time
+
+    from infwidth.runs import jsonable
+
+    start = time.perf_counter()
+    try:
+        function = import_target(target)
+        unit = Unit(target, target, function, config_type_of(function, target))
+        result = dict(jsonable(function(unit.make_config(config))))
+    except Exception as exc:  # noqa: BLE001 - a failing point is recorded, not fatal
+        return {"status": "failed", "error": one_line(exc), "seconds": time.perf_counter() - start}
+    return {"status": "ok", "result": result, "seconds": time.perf_counter() - start}
