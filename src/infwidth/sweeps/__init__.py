@@ -7,7 +7,13 @@ points (:mod:`.spec`); an executor runs them in this process, in local processes
 :func:`report` writes the table and plots and the transfer verdict (:mod:`.transfer`).
 """
 
-from infwidth.sweeps.executors import EXECUTORS, LocalExecutor, ProcessExecutor, RayExecutor, make_executor
+from infwidth.sweeps.executors import (
+    EXECUTORS,
+    LocalExecutor,
+    ProcessExecutor,
+    RayExecutor,
+    make_executor,
+)
 from infwidth.sweeps.report import report
 from infwidth.sweeps.runner import run_sweep, summarize
 from infwidth.sweeps.spec import Point, Sweep, TransferSpec, load_sweep, point_key

@@ -58,38 +58,49 @@ class ProcessExecutor(Executor):
         return ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"))
 
     def run(self, tasks: Iterable[Task]) -> Iterator[tuple[str, dict[str, Any]]]:
+        """When a worker dies every in-flight point of the pool fails with it, so those points are rerun
+        one at a time: the one that kills its worker alone is retried ``max_retries`` times, then recorded."""
         from concurrent.futures import FIRST_COMPLETED, wait
         from concurrent.futures.process import BrokenProcessPool
 
         queue = list(tasks)
         queue.reverse()
+        suspects: list[Task] = []
         tries: dict[str, int] = {}
         self._pool = self._pool or self._new_pool()
         running: dict[Any, Task] = {}
-        while queue or running:
-            while queue and len(running) < 2 * self.workers:  # bounded in flight: kill -9 loses little
-                task = queue.pop()
-                running[self._pool.submit(execute, task[1], task[2])] = task
-            done, _ = wait(running, return_when=FIRST_COMPLETED)
-            broken = False
-            for future in done:
-                task = running.pop(future)
-                try:
-                    yield task[0], future.result()
-                except BrokenProcessPool:
-                    broken = True
-                    tries[task[0]] = tries.get(task[0], 0) + 1
-                    if tries[task[0]] > self.max_retries:
-                        yield task[0], {"status": "failed", "error": "worker process died (killed or out of memory)", "seconds": None}
-                    else:
-                        queue.append(task)
-            if broken:  # every other in-flight future of a broken pool fails too: requeue them
-                for future, task in running.items():
-                    future.cancel()
-                    queue.append(task)
+        alone = False
+        while queue or suspects or running:
+            try:
+                alone = bool(suspects)
+                pending = suspects if alone else queue
+                while pending and len(running) < (1 if alone else 2 * self.workers):  # bounded in flight
+                    task = pending.pop()
+                    try:
+                        running[self._pool.submit(execute, task[1], task[2])] = task
+                    except BrokenProcessPool:
+                        pending.append(task)
+                        raise
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    task = running[future]
+                    record = future.result()  # raises BrokenProcessPool if the worker died
+                    del running[future]
+                    yield task[0], record
+            except BrokenProcessPool:
+                lost = list(running.values())
                 running.clear()
                 self._pool.shutdown(wait=False, cancel_futures=True)
                 self._pool = self._new_pool()
+                if alone and len(lost) == 1:
+                    key = lost[0][0]
+                    tries[key] = tries.get(key, 0) + 1
+                    if tries[key] > self.max_retries:
+                        yield key, {"status": "failed", "error": "worker process died (killed or out of memory)", "seconds": None}
+                    else:
+                        suspects.append(lost[0])
+                else:
+                    suspects.extend(lost)
 
     def close(self) -> None:
         if self._pool is not None:

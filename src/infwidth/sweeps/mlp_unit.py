@@ -48,13 +48,17 @@ def char_codes(chars: int) -> tuple[int, ...]:
     return tuple(index.get(c, 0) for c in text)
 
 
-def _contexts(codes, context: int, device):
+def _windows(codes, context: int, device):
+    """``[N, context + 1]`` character codes: the inputs and, last, the target."""
     import torch
 
-    t = torch.tensor(codes, dtype=torch.long)
-    windows = t.unfold(0, context + 1, 1)
-    x = torch.nn.functional.one_hot(windows[:, :context], len(ALPHABET)).flatten(1).float()
-    return x.to(device), windows[:, context].to(device)
+    return torch.tensor(codes, dtype=torch.long).unfold(0, context + 1, 1).to(device)
+
+
+def _one_hot(windows, context: int):
+    import torch
+
+    return torch.nn.functional.one_hot(windows[:, :context], len(ALPHABET)).flatten(1).float(), windows[:, context]
 
 
 def train_mlp(config: MLPAdamConfig) -> dict[str, float | bool]:
@@ -69,10 +73,10 @@ def train_mlp(config: MLPAdamConfig) -> dict[str, float | bool]:
     device = resolve_device(config.device)
     codes = char_codes(config.train_chars + config.val_chars)
     with torch_threads(config.threads):
-        x_train, y_train = _contexts(codes[: config.train_chars], config.context, device)
-        x_val, y_val = _contexts(codes[config.train_chars :], config.context, device)
+        train = _windows(codes[: config.train_chars], config.context, device)
+        x_val, y_val = _one_hot(_windows(codes[config.train_chars :], config.context, device), config.context)
         p = (mup if config.param == "mup" else sp)(config.depth)
-        net = p.mlp(config.width, x_train.shape[1], len(ALPHABET), nonlinearity=config.nonlinearity,
+        net = p.mlp(config.width, x_val.shape[1], len(ALPHABET), nonlinearity=config.nonlinearity,
                     device=device, seed=config.seed)
         if config.param == "mup":
             opt = net.adam(config.lr)
@@ -81,8 +85,9 @@ def train_mlp(config: MLPAdamConfig) -> dict[str, float | bool]:
         gen = torch.Generator().manual_seed(10_007 * config.seed + 1)
         loss = torch.tensor(float("nan"))
         for _ in range(config.steps):
-            idx = torch.randint(0, x_train.shape[0], (config.batch,), generator=gen).to(device)
-            loss = torch.nn.functional.cross_entropy(net(x_train[idx]), y_train[idx])
+            idx = torch.randint(0, train.shape[0], (config.batch,), generator=gen).to(device)
+            x, y = _one_hot(train[idx], config.context)
+            loss = torch.nn.functional.cross_entropy(net(x), y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

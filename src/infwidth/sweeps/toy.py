@@ -2,12 +2,14 @@
 
 ``loss = (log2 lr - log2 lr*(width))^2 + noise``, with ``log2 lr*(width) = center + drift * log2(width / base_width)``:
 ``drift = 0`` is a perfectly transferring parametrization, ``drift = -1`` one whose best rate halves per
-width doubling. ``fail_at_lr`` makes points at that rate raise (a unit that fails at some points).
+width doubling. ``fail_at_lr`` makes points at that rate raise (a unit that fails at some points);
+``crash_at_lr`` kills the process running them (a worker that dies).
 """
 
 from __future__ import annotations
 
 import math
+import os
 import time
 import zlib
 from dataclasses import dataclass
@@ -24,6 +26,7 @@ class QuadraticConfig:
     base_width: int = 64
     noise: float = 0.05
     fail_at_lr: float | None = None
+    crash_at_lr: float | None = None
     sleep: float = 0.0
 
 
@@ -33,6 +36,8 @@ def quadratic(config: QuadraticConfig) -> dict[str, float]:
 
     if config.fail_at_lr is not None and math.isclose(config.lr, config.fail_at_lr):
         raise FloatingPointError(f"loss diverged at lr={config.lr:g}")
+    if config.crash_at_lr is not None and math.isclose(config.lr, config.crash_at_lr):
+        os._exit(3)  # the worker process dies (as when killed or out of memory)
     if config.sleep:
         time.sleep(config.sleep)
     optimum = config.center + config.drift * math.log2(config.width / config.base_width)
