@@ -105,8 +105,10 @@ def _runners(cfg: ConvergenceConfig, task: tuple[torch.Tensor, ...]) -> tuple[Tr
 
 def fit_slope(widths: Sequence[int], errors: Sequence[float]) -> tuple[float, float]:
     """Least-squares ``log error = slope log width + intercept``."""
-    slope, intercept = np.polyfit(np.log(np.asarray(widths, float)), np.log(np.asarray(errors, float)), 1)
-    return float(slope), float(intercept)
+    from infwidth.fitting import fit_loglog
+
+    fit = fit_loglog(widths, errors)
+    return fit.slope, fit.intercept
 
 
 @dataclass

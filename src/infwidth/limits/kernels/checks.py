@@ -50,8 +50,9 @@ class ConvergenceResult:
 
 def fit_rate(widths: Sequence[int], gaps: Sequence[float]) -> float:
     """Least-squares slope of log(gap) against log(width)."""
-    lw, lg = np.log(np.asarray(widths, float)), np.log(np.asarray(gaps, float))
-    return float(np.polyfit(lw, lg, 1)[0])
+    from infwidth.fitting import fit_loglog
+
+    return fit_loglog(widths, gaps).slope
 
 
 def finite_vs_limit(

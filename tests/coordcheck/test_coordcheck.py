@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import torch
 
+from infwidth.coordcheck import measure, predicted_sizes, quantity_names, run_coordcheck
 from infwidth.errors import UserError
 from infwidth.networks import AbcMLP
-from infwidth.networks.coordcheck import measure, predicted_sizes, quantity_names, run_coordcheck
 from infwidth.parametrizations import from_exponents, mup, ntp, sp, up
 from infwidth.parametrizations.classify import predicted_exponents
 
@@ -185,7 +185,7 @@ def test_lowrank_sgd_equals_torch_optim_sgd():
 @pytest.mark.parametrize("d_in", [8, 48])  # rank of the batch: d_in < batch and d_in > batch
 def test_first_layer_image_shortcut_is_the_module_with_w1_equal_z_q_transpose(d_in):
     # the fast path draws Z (n x rank) instead of W1 (n x d_in); it is exactly the module whose W1 = Z Q^T
-    from infwidth.networks.coordcheck import _first_layer_image, _lowrank_sgd, _NestedNoise
+    from infwidth.coordcheck._lowrank import _first_layer_image, _lowrank_sgd, _NestedNoise
 
     p, n, batch, steps = mup(2), 64, 32, 2
     x = torch.randn(batch, d_in, dtype=torch.float64)
