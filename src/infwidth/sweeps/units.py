@@ -22,6 +22,7 @@ UNITS: dict[str, str] = {
     "quadratic": "infwidth.sweeps.toy:quadratic",
     "mlp-adam": "infwidth.sweeps.mlp_unit:train_mlp",
     "coordcheck-point": "infwidth.sweeps.coordcheck_unit:coordcheck_point",
+    "gpt": "infwidth.sweeps.gpt_unit:train_gpt",
 }
 
 
