@@ -2,7 +2,7 @@
 
 import pytest
 
-from infwidth.sweeps import RayExecutor, Sweep, read_points, run_sweep
+from infwidth.sweeps import RayExecutor, read_points, run_sweep
 
 ray = pytest.importorskip("ray", reason="ray (the ray extra, pip install 'infwidth[ray]') is not installed")
 

@@ -1,64 +1,47 @@
-"""Unit of work: one point (one width, one seed) of a coordinate check.
+"""Unit of work: one point (one width, one seed) of a coordinate check, via :func:`infwidth.coordcheck.run_point`.
 
-Trains the width-``width`` MLP of a named parametrization for ``steps`` steps on one fixed random batch
-and returns the RMS coordinate change of every layer's activations and of the output after each step
-(SPEC-free statement: Tensor Programs IV, section 7's "coordinate check"; the sizes of ``Delta x^l``
-should scale like ``n^0`` in muP).
+A flat config (a named parametrization instead of a Parametrization object) so that width and seed
+are sweep axes. ``widths`` is the whole check's width list: the nested Gaussians of every width are
+the top-left blocks of those at the largest, so a point's numbers equal the harness's.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from infwidth.errors import UserError
-
 
 @dataclass(frozen=True)
 class CoordPointConfig:
-    param: str = "mup"  # mup | sp | ntp
+    param: str = "mup"  # a preset of infwidth.parametrizations: mup, sp, ntp, ...
     width: int = 64
     seed: int = 0
+    widths: tuple[int, ...] = (64, 128, 256, 512)
     depth: int = 3
     steps: int = 3
     lr: float = 0.1
-    optimizer: str = "sgd"  # sgd | adam
+    optimizer: str = "sgd"
     d_in: int = 32
     d_out: int = 10
     batch: int = 32
+    nonlinearity: str = "relu"
     device: str = "cpu"
 
 
 def coordcheck_point(config: CoordPointConfig) -> dict[str, object]:
-    """RMS of ``x^l(t) - x^l(0)`` (l = 1..L) and ``f(t) - f(0)`` after each of ``steps`` steps."""
-    import torch
-
+    """RMS size of every quantity (h^l, x^l, f and their changes) at every step; ``df_last``: RMS of Delta f at the end."""
     from infwidth import parametrizations
-    from infwidth.device import resolve_device, torch_threads
+    from infwidth.coordcheck import CoordCheckConfig, run_point
+    from infwidth.device import torch_threads
+    from infwidth.errors import UserError
 
-    if config.param not in ("mup", "sp", "ntp"):
-        raise UserError(f"param must be mup, sp or ntp, got {config.param!r}")
-    if config.optimizer not in ("sgd", "adam"):
-        raise UserError(f"optimizer must be sgd or adam, got {config.optimizer!r}")
-    device = resolve_device(config.device)
-    p = getattr(parametrizations, config.param)(config.depth)
+    preset = getattr(parametrizations, config.param, None)
+    if not callable(preset):
+        raise UserError(f"unknown parametrization {config.param!r}; use a preset of infwidth.parametrizations (mup, sp, ntp)")
+    widths = tuple(sorted(set(config.widths) | {config.width}))
+    cfg = CoordCheckConfig(parametrization=preset(config.depth), widths=widths, steps=config.steps, seeds=1,
+                           optimizer=config.optimizer, lr=config.lr, d_in=config.d_in, d_out=config.d_out,
+                           batch=config.batch, nonlinearity=config.nonlinearity, device=config.device, seed=config.seed)
     with torch_threads(1):
-        gen = torch.Generator().manual_seed(1_000_003 * config.seed + 17)
-        x = torch.randn(config.batch, config.d_in, generator=gen).to(device)
-        y = torch.randint(0, config.d_out, (config.batch,), generator=gen).to(device)
-        net = p.mlp(config.width, config.d_in, config.d_out, seed=config.seed, device=device)
-        opt = net.sgd(config.lr) if config.optimizer == "sgd" else net.adam(config.lr)
-        with torch.no_grad():
-            f0, acts0 = net.forward_with_activations(x)
-        sizes = []
-        for _ in range(config.steps):
-            loss = torch.nn.functional.cross_entropy(net(x), y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            with torch.no_grad():
-                f, acts = net.forward_with_activations(x)
-                row = {f"dx{k}": float((acts[f"x{k}"] - acts0[f"x{k}"]).pow(2).mean().sqrt()) for k in range(1, config.depth + 1)}
-                row["df"] = float((f - f0).pow(2).mean().sqrt())
-            sizes.append(row)
-    last = sizes[-1]
-    return {"sizes": sizes, **{f"{k}_last": v for k, v in last.items()}}
+        point = run_point(cfg, config.width, config.seed)
+    last = dict(zip(point["names"], point["sizes"][-1], strict=True))
+    return {**point, "df_last": last.get("df")}
