@@ -64,11 +64,21 @@ def test_out_dir_holding_another_sweep_is_refused_unless_overwrite(tmp_path):
     with pytest.raises(UserError, match="holds another sweep"):
         run_sweep(other, tmp_path, progress=False)
     summary = run_sweep(other, tmp_path, progress=False, overwrite=True)
-    assert summary["ran"] == 40 and len(read_points(tmp_path)) == 40  # the old sweep's points are gone
+    assert summary["ran"] == 40 and summary["points"] == 40
+    rep = report(tmp_path, plots=False)
+    assert rep["points"] == 40 and len(_table(tmp_path)) == 40  # only this sweep's points in its table
     (tmp_path / "foreign").mkdir()
     (tmp_path / "foreign" / "notes.txt").write_text("mine")
     with pytest.raises(UserError, match="not empty and holds no sweep"):
         run_sweep(other, tmp_path / "foreign", progress=False)
+
+
+def test_widening_an_axis_reuses_the_finished_points(tmp_path):
+    narrow = _sweep()
+    run_sweep(narrow, tmp_path, progress=False)
+    wide = Sweep.from_dict({**narrow.as_dict(), "axes": {**narrow.axes, "lr": [2.0**k for k in range(-12, -5)]}})
+    summary = run_sweep(wide, tmp_path, progress=False, overwrite=True)
+    assert summary["points"] == 56 and summary["ran"] == 16  # only the two new learning rates ran
 
 
 def test_a_dead_worker_process_is_retried_then_recorded(tmp_path):

@@ -33,7 +33,7 @@ TRANSFER_GPT: dict[str, Any] = {
         "seed": [0, 1, 2],
         "width": [64, 128, 256, 512, 1024],
         "param": ["mup", "sp"],
-        "lr": {"log2": [-14, -2], "step": 1},
+        "lr": {"log2": [-14, 0], "step": 1},
     },
     "transfer": {"width": "width", "lr": "lr", "seed": "seed", "group": "param",
                  "tolerance_steps": 1.0, "over_doublings": 4},
@@ -49,7 +49,7 @@ TRANSFER_GPT_CPU: dict[str, Any] = {
         "seed": [0, 1, 2],
         "width": [64, 128, 256],
         "param": ["mup", "sp"],
-        "lr": {"log2": [-13, -3], "step": 1},
+        "lr": {"log2": [-12, 0], "step": 1},
     },
 }
 

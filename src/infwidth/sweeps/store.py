@@ -22,7 +22,9 @@ POINTS_DIR = "points"
 def open_out_dir(out: str | Path, sweep: Sweep, *, overwrite: bool = False) -> Path:
     """Create or reopen ``out`` for ``sweep``: the same sweep resumes, another one is refused unless ``overwrite``.
 
-    Overwriting removes the other sweep's point files (they would otherwise mix into this table).
+    Overwriting keeps the point files: a sweep reads only its own points (by key), and a point whose
+    key matches (same unit, same full config: the same computation) is reused, so widening an axis
+    reruns only the new points.
     """
     out = Path(out)
     config = sweep.as_dict()
@@ -34,12 +36,10 @@ def open_out_dir(out: str | Path, sweep: Sweep, *, overwrite: bool = False) -> P
         except (OSError, ValueError):
             same = False
         if not same and not overwrite:
-            raise UserError(f"{out} holds another sweep (or another run); use another --out, or --overwrite to replace it")
+            raise UserError(f"{out} holds another sweep (or another run); use another --out, or --overwrite to replace it "
+                            "(points with identical configs are reused)")
     elif out.exists() and any(out.iterdir()) and not overwrite:
         raise UserError(f"{out} is not empty and holds no sweep; use another --out, or --overwrite to write into it")
-    if overwrite and not same and (out / POINTS_DIR).is_dir():
-        for path in (out / POINTS_DIR).glob("*.json"):
-            path.unlink()
     out, _ = prepare_out_dir(out, config, resume=same, overwrite=overwrite)
     (out / POINTS_DIR).mkdir(exist_ok=True)
     return out
