@@ -68,6 +68,7 @@ def _error(capsys) -> str:
         (["--address", "1.2.3.4:6379"], "--address is for the ray executor"),
         (["--workers", "0", "--executor", "processes"], "--workers must be a positive integer"),
         (["--workers", "2"], "--workers needs --executor processes or ray"),
+        (["--gpus-per-point", "1"], "--gpus-per-point is for the ray executor"),
     ],
 )
 def test_bad_flags(config, tmp_path, capsys, args, fragment):

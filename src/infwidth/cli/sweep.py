@@ -24,7 +24,8 @@ def run_cmd(
     executor: str = typer.Option("local", "--executor", help="local (in process, sequential), processes, or ray."),
     workers: int = typer.Option(None, "--workers", help="Worker processes (processes: default 2; ray: CPUs of the local instance)."),
     address: str = typer.Option(None, "--address", help="Ray cluster to attach to (HOST:PORT, ray://HOST:PORT or auto); default: start a local one."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace another sweep held in --out."),
+    gpus_per_point: float = typer.Option(0.0, "--gpus-per-point", help="ray: GPUs reserved per point (e.g. 1 or 0.25)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace another sweep held in --out (points with identical configs are reused)."),
     retry_failed: bool = typer.Option(False, "--retry-failed", help="Rerun points that failed before (finished points are always skipped)."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
@@ -37,10 +38,15 @@ def run_cmd(
         raise UserError(f"--workers must be a positive integer, got {workers}")
     if address is not None and executor != "ray":
         raise UserError("--address is for the ray executor; add --executor ray or drop --address")
+    if gpus_per_point and executor != "ray":
+        raise UserError("--gpus-per-point is for the ray executor; add --executor ray or drop it")
+    if gpus_per_point < 0:
+        raise UserError(f"--gpus-per-point must be >= 0, got {gpus_per_point}")
     if workers is not None and executor == "local":
         raise UserError("--workers needs --executor processes or ray (local runs one point at a time)")
     spec = load_sweep(config)
-    summary = run_sweep(spec, out, executor=executor, workers=workers, address=address, overwrite=overwrite,
+    summary = run_sweep(spec, out, executor=executor, workers=workers, address=address, gpus_per_point=gpus_per_point,
+                        overwrite=overwrite,
                         retry_failed=retry_failed, progress=not quiet)
     print(f"ran {summary['ran']} point(s) in {summary['wall_seconds']:.1f} s with the {summary['executor']} executor")
     _print_report(report(out))

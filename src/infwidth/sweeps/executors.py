@@ -185,12 +185,17 @@ class RayExecutor(Executor):
             self.started = False
 
 
-def make_executor(name: str = "local", workers: int | None = None, address: str | None = None) -> Executor:
-    """An executor by name: ``local`` (sequential, in process), ``processes`` or ``ray``."""
+def make_executor(name: str = "local", workers: int | None = None, address: str | None = None,
+                  gpus_per_point: float = 0.0) -> Executor:
+    """An executor by name: ``local`` (sequential, in process), ``processes`` or ``ray``.
+
+    ``gpus_per_point`` (Ray only): the GPUs Ray reserves for each point (e.g. 1, or 0.25 to pack four
+    small runs on one GPU); units whose config says ``device="auto"`` then find CUDA.
+    """
     if name == "local":
         return LocalExecutor()
     if name == "processes":
         return ProcessExecutor(workers=2 if workers is None else workers)
     if name == "ray":
-        return RayExecutor(workers=workers, address=address)
+        return RayExecutor(workers=workers, address=address, num_gpus_per_point=gpus_per_point)
     raise UserError(f"unknown executor {name!r}; choose {', '.join(EXECUTORS)}")

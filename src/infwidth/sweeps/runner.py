@@ -42,6 +42,7 @@ def run_sweep(
     executor: str | Executor = "local",
     workers: int | None = None,
     address: str | None = None,
+    gpus_per_point: float = 0.0,
     overwrite: bool = False,
     retry_failed: bool = False,
     progress: bool = True,
@@ -63,7 +64,7 @@ def run_sweep(
     by_key = {p.key: p for p in todo}
     summary = summarize(sweep, done)
     best = summary["best"]["value"] if summary["best"] else math.inf
-    ex = executor if isinstance(executor, Executor) else make_executor(executor, workers=workers, address=address)
+    ex = executor if isinstance(executor, Executor) else make_executor(executor, workers=workers, address=address, gpus_per_point=gpus_per_point)
     start = time.perf_counter()
     bar = tqdm(total=len(points), initial=len(points) - len(todo), desc=f"sweep {sweep.name or sweep.unit}",
                unit="pt", disable=not progress, leave=False, smoothing=0.1)
