@@ -39,7 +39,7 @@ TRANSFER_GPT: dict[str, Any] = {
                  "tolerance_steps": 1.0, "over_doublings": 4},
 }
 
-#: What a shared 2-CPU machine manages in about an hour: the same experiment at widths 64..256,
+#: What a shared 2-CPU machine manages in about an hour: the same experiment at widths 64..256, rates 2^-10..2^0,
 #: 100 steps of batch 16 x 32 characters. Seed-major order, so every finished seed is a full grid.
 TRANSFER_GPT_CPU: dict[str, Any] = {
     **TRANSFER_GPT,
@@ -49,7 +49,7 @@ TRANSFER_GPT_CPU: dict[str, Any] = {
         "seed": [0, 1, 2],
         "width": [64, 128, 256],
         "param": ["mup", "sp"],
-        "lr": {"log2": [-12, 0], "step": 1},
+        "lr": {"log2": [-10, 0], "step": 1},
     },
 }
 
