@@ -9,7 +9,8 @@ workers, and where a muTransfer sweep's wall time goes.
    ``--repeats``). Ray's start-up (``ray.init`` of a local 2-CPU instance) is timed on its own: it is
    paid once per sweep, not per point. Every sweep writes its points (fsync'd JSON) into a temp dir.
 2. Throughput: the shipped 100-point coordinate-check sweep (``coordcheck-100``: muP, 4 widths x 25
-   seeds) in process, and with 1 and 2 worker processes; points per second and the speed-up.
+   seeds) in process, and with 1 and 2 worker processes: cold (spawning workers that import torch) and
+   again on the same, warm workers; points per second and the speed-up.
 3. Wall time by point: for each finished sweep directory given with ``--transfer-dir``, the point
    seconds summed per (param, width) and their share of the total.
 """
@@ -85,24 +86,28 @@ def overhead(points: int, with_ray: bool, repeats: int) -> list[tuple[str, float
     return rows
 
 
-def throughput() -> list[tuple[str, float, float]]:
+def throughput() -> list[tuple[str, float, float, float]]:
+    """(label, wall incl. worker start-up, wall with warm workers, points/s warm) for coordcheck-100."""
     from infwidth.sweeps import ProcessExecutor, load_sweep, run_sweep
 
     sweep = load_sweep("coordcheck-100")
+    warm_up = {"unit": "coordcheck-point", "base": {"steps": 1}, "axes": {"width": [64], "seed": list(range(100, 108))}}
     out = []
-    for label, ex in (("local (in process)", "local"), ("processes, 1 worker", ProcessExecutor(workers=1)),
-                      ("processes, 2 workers", ProcessExecutor(workers=2))):
+    for label, workers in (("local (in process)", 0), ("processes, 1 worker", 1), ("processes, 2 workers", 2)):
+        walls = []
+        ex = ProcessExecutor(workers=workers) if workers else "local"
         tmp = Path(tempfile.mkdtemp(prefix="sweepbench-"))
         try:
-            t0 = time.perf_counter()
-            summary = run_sweep(sweep, tmp / "out", executor=ex, progress=False)
-            wall = time.perf_counter() - t0
-            assert summary["ok"] == 100, summary
+            for name, spec in (("cold", sweep), ("warm-up", warm_up), ("warm", sweep)):
+                t0 = time.perf_counter()
+                summary = run_sweep(spec, tmp / name, executor=ex, progress=False)
+                walls.append(time.perf_counter() - t0)
+                assert summary["failed"] == 0, summary
         finally:
             if not isinstance(ex, str):
                 ex.close()
             shutil.rmtree(tmp, ignore_errors=True)
-        out.append((label, wall, 100 / wall))
+        out.append((label, walls[0], walls[2], 100 / walls[2]))
     return out
 
 
@@ -128,24 +133,26 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-ray", action="store_true")
     parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument("--skip-overhead", action="store_true")
     parser.add_argument("--transfer-dir", type=Path, action="append", default=[])
     args = parser.parse_args()
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}; "
           f"load average {os.getloadavg()[0]:.1f}")
-    print(f"\n### overhead per point ({args.points} quadratic points)\n")
-    print("| executor | wall s | start-up s | overhead per point (ms) |")
-    print("|---|---|---|---|")
-    for label, wall, fixed, per in overhead(args.points, not args.no_ray, args.repeats):
-        cells = [f"{wall:.2f}", "-" if fixed != fixed else f"{fixed:.2f}", "-" if per != per else f"{per:.1f}"]
-        print(f"| {label} | {' | '.join(cells)} |")
+    if not args.skip_overhead:
+        print(f"\n### overhead per point ({args.points} quadratic points)\n")
+        print("| executor | wall s | start-up s | overhead per point (ms) |")
+        print("|---|---|---|---|")
+        for label, wall, fixed, per in overhead(args.points, not args.no_ray, args.repeats):
+            cells = [f"{wall:.2f}", "-" if fixed != fixed else f"{fixed:.2f}", "-" if per != per else f"{per:.1f}"]
+            print(f"| {label} | {' | '.join(cells)} |")
     if not args.skip_throughput:
         print("\n### throughput: coordcheck-100 (muP, 4 widths x 25 seeds)\n")
-        print("| executor | wall s | points/s | ratio to 1 worker |")
-        print("|---|---|---|---|")
+        print("| executor | wall s, cold (incl. worker start-up) | wall s, warm workers | points/s (warm) | speed-up vs 1 worker (warm) |")
+        print("|---|---|---|---|---|")
         rows = throughput()
-        one = rows[1][1]
-        for label, wall, rate in rows:
-            print(f"| {label} | {wall:.1f} | {rate:.2f} | {one / wall:.2f} |")
+        one = rows[1][2]
+        for label, cold, warm, rate in rows:
+            print(f"| {label} | {cold:.1f} | {warm:.1f} | {rate:.2f} | {one / warm:.2f} |")
     for path in args.transfer_dir:
         wall_by_point(path)
 

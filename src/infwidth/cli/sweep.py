@@ -19,7 +19,7 @@ app.add_typer(sweep, name="sweep")
 
 @sweep.command("run")
 def run_cmd(
-    config: str = typer.Argument(..., help="A sweep config file (.toml/.json) or a shipped sweep: transfer-tiny, transfer-gpt, coordcheck-100."),
+    config: str = typer.Argument(..., help="A sweep config file (.toml/.json) or a shipped sweep: transfer-tiny, transfer-gpt, transfer-gpt-cpu, coordcheck-100."),
     out: Path = typer.Option(..., "--out", help="Sweep directory: run.json, points/<key>.json, results.*, plots."),
     executor: str = typer.Option("local", "--executor", help="local (in process, sequential), processes, or ray."),
     workers: int = typer.Option(None, "--workers", help="Worker processes (processes: default 2; ray: CPUs of the local instance)."),

@@ -23,7 +23,7 @@ TRANSFER_TINY: dict[str, Any] = {
 
 #: muTransfer on a GPT (Tensor Programs V, figure 1): a 2-layer, 4-head pre-LN decoder trained as a
 #: character-level language model on the shipped Wikipedia sample, Adam with warm-up, muP vs SP, widths
-#: 64..1024 (d_model), a log2 learning-rate grid, 3 seeds. Hours on a CPU; minutes on a GPU.
+#: 64..1024 (d_model), a log2 learning-rate grid, 3 seeds: 450 runs (docs/sweeps.md says what of it ran).
 TRANSFER_GPT: dict[str, Any] = {
     "unit": "gpt",
     "metric": "loss",
