@@ -17,6 +17,24 @@ def require(condition: bool, message: str) -> None:
         raise UserError(message)
 
 
+def check_depth(depth: object, what: str = "depth") -> int:
+    """The number of hidden layers ``L``: an integer (or integral number) >= 1; one-line error otherwise.
+
+    The one depth check of the library (parametrizations, networks, limits, coordinate check).
+    """
+    if isinstance(depth, bool) or not isinstance(depth, int):
+        try:
+            value = int(depth)  # type: ignore[call-overload]
+        except (TypeError, ValueError, OverflowError):
+            raise UserError(f"{what} must be an integer >= 1, got {depth!r}; e.g. {what} 2") from None
+        if value != depth:
+            raise UserError(f"{what} must be an integer >= 1, got {depth!r}; e.g. {what} 2")
+        depth = value
+    if depth < 1:
+        raise UserError(f"{what} must be >= 1 (number of hidden layers), got {depth}; e.g. {what} 1")
+    return depth
+
+
 def check_int(value: object, what: str, minimum: int = 1) -> int:
     """``value`` if it is an int (not a bool) >= ``minimum``; else a one-line :class:`UserError`.
 

@@ -21,8 +21,9 @@ def mse(f: Tensor, y: Tensor) -> Tensor:
 
 
 def cross_entropy(f: Tensor, y: Tensor) -> Tensor:
-    """Mean softmax cross-entropy of logits ``f`` against integer labels ``y``."""
-    return torch.nn.functional.cross_entropy(f, y.long() if y.dtype != torch.long else y)
+    """Mean softmax cross-entropy of logits ``f`` against integer labels ``y`` (or one-hot rows)."""
+    labels = y.argmax(-1) if y.dim() == 2 else y
+    return torch.nn.functional.cross_entropy(f, labels if labels.dtype == torch.long else labels.long())
 
 
 LOSSES: dict[str, Callable[[Tensor, Tensor], Tensor]] = {"mse": mse, "cross_entropy": cross_entropy}

@@ -214,7 +214,7 @@ def test_threads_are_restored_and_validated():
 
 
 def test_sp_with_adam_rate_one_over_n_learns_features_but_its_logits_grow():
-    # SPEC 7 says SP with Adam rate ~1/n lands in feature learning. Measured: Delta x^2 is flat
+    # Tensor Programs V says SP with Adam rate ~1/n lands in feature learning. Measured: Delta x^2 is flat
     # (feature learning), but Delta f grows like n^{1/2}: a_{L+1}+b_{L+1}+r = 1/2 < 1, unstable.
     # (Delta f = O(1) readout step + n^{1/2}: its slope approaches 1/2 from below, ~0.37 here.)
     from infwidth.parametrizations.classify import classify

@@ -71,7 +71,13 @@ def coordcheck(
 
     import torch
 
-    from infwidth.coordcheck import CoordCheckConfig, format_table, plot_coordcheck, run_config
+    from infwidth.coordcheck import (
+        CoordCheckConfig,
+        format_table,
+        plot_coordcheck,
+        prediction_note,
+        run_config,
+    )
     from infwidth.device import resolve_device
     from infwidth.runs import (
         atomic_write_json,
@@ -147,6 +153,9 @@ def coordcheck(
         typer.echo(format_table(cc))
         for d in cc.divergences:
             typer.echo(f"diverged: {d}")
+        note = prediction_note(cc_config.nonlinearity)
+        if note:
+            typer.echo(f"note: {note}")
         if result["tested"] == 0:
             typer.echo("no quantity could be tested: the classification predicts no exponents for this parametrization")
         verdict = "PASS" if result["passed"] else "FAIL"

@@ -69,7 +69,11 @@ def predicted_sizes(
 def _predicted_for_rule(
     p: Parametrization, steps: int, optimizer: str, adam_c: Sequence[Fraction] | None, phi_key: str
 ) -> dict[tuple[int, str], Fraction | None]:
-    from infwidth.parametrizations.classify import classify, predicted_exponents
+    from infwidth.parametrizations.classify import (
+        classify,
+        predicted_exponents,
+        readout_backward_exponent,
+    )
 
     opt = optimizer.lower()
     kw: dict[str, Any] = {"optimizer": opt, "phi": phi_key}
@@ -84,9 +88,9 @@ def _predicted_for_rule(
     stable = classify(p, adam_c=kw.get("adam_c")).stable
     if stable:
         later = one
-        alpha, gamma = p.a[-1] + p.b[-1], 2 * p.a[-1] + p.c
-        if opt == "sgd" and gamma < alpha:
-            b_out = gamma - p.a[-1]  # readout already moved: backward vector ~ n^{-gamma}
+        theta = readout_backward_exponent(p)
+        if opt == "sgd" and theta < p.a[-1] + p.b[-1]:
+            b_out = theta - p.a[-1]  # readout already moved: backward vector ~ n^{-theta}
             shifted = Parametrization(a=p.a, b=p.b[:-1] + (b_out,), c=p.c, sigma=p.sigma)
             later = predicted_exponents(shifted, **kw)
     out: dict[tuple[int, str], Fraction | None] = {}

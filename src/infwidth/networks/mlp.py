@@ -1,7 +1,7 @@
 """Finite-width MLPs whose every layer carries a forward multiplier, an init scale and a learning rate.
 
 :class:`ScaledMLP` is the one network: layer ``l`` computes ``h^l = m_l * (w^l x^{l-1}) + m^b_l * beta^l``
-with trained ``w^l``. :class:`AbcMLP` fills in the scales from an abc-parametrization (SPEC section 1):
+with trained ``w^l``. :class:`AbcMLP` fills in the scales from an abc-parametrization (Tensor Programs IV):
 ``m_l = n^{-a_l}``, ``w^l ~ N(0, sigma_l^2 n^{-2 b_l})``, SGD rate ``eta n^{-c}``.
 """
 
@@ -16,9 +16,9 @@ import torch
 from torch import nn
 
 from infwidth import nonlinearities as _nl
-from infwidth.errors import UserError, check_int
+from infwidth.errors import UserError, check_depth, check_int
 from infwidth.parametrizations.abc import Parametrization
-from infwidth.parametrizations.classify import adam_exponents
+from infwidth.parametrizations.classify import adam_exponents, readout_backward_exponent
 
 #: name -> function for every name of the shared list (:mod:`infwidth.nonlinearities`), aliases included.
 NONLINEARITIES: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
@@ -82,8 +82,9 @@ class ScaledMLP(nn.Module):
         noise: Callable[[int, tuple[int, ...]], torch.Tensor] | None = None,
     ) -> None:
         super().__init__()
-        for value, what in ((width, "width"), (d_in, "d_in"), (d_out, "d_out"), (depth, "depth")):
+        for value, what in ((width, "width"), (d_in, "d_in"), (d_out, "d_out")):
             check_int(value, what)
+        check_depth(depth)
         if len(weight_scales) != depth + 1:
             raise UserError(f"need {depth + 1} weight scales for depth {depth}, got {len(weight_scales)}")
         if bias_scales is not None and len(bias_scales) != depth + 1:
@@ -196,7 +197,7 @@ def gradient_exponents(p: Parametrization) -> tuple[Fraction, ...]:
     Hidden and input layers see the readout, of size ``n^{-min(a_{L+1}+b_{L+1}, 2a_{L+1}+c)}``
     once it has been updated; the readout sees ``x^L = O(1)``.
     """
-    g = min(p.a[-1] + p.b[-1], 2 * p.a[-1] + p.c)
+    g = readout_backward_exponent(p)
     return (g,) * p.depth + (Fraction(0),)
 
 
@@ -274,7 +275,7 @@ def check_network_args(p: Any, width: Any, d_in: Any, d_out: Any, bias_std: Any)
 
 
 class AbcMLP(ScaledMLP):
-    """The width-``width`` MLP in abc-parametrization ``p`` (SPEC section 1), an ordinary nn.Module.
+    """The width-``width`` MLP in abc-parametrization ``p`` (Tensor Programs IV), an ordinary nn.Module.
 
     ``net.sgd(lr)`` trains every tensor at ``lr n^{-c}``; ``net.adam(lr)`` uses the per-layer rates
     of :func:`abc_adam_exponents`.

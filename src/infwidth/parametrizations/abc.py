@@ -15,7 +15,7 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
-from infwidth.errors import UserError
+from infwidth.errors import UserError, check_depth
 
 if TYPE_CHECKING:  # pragma: no cover
     from infwidth.parametrizations.classify import Classification
@@ -208,18 +208,7 @@ class Parametrization:
 
 
 # ---- presets ---------------------------------------------------------------------------------
-def _check_depth(depth: int) -> int:
-    if isinstance(depth, bool) or not isinstance(depth, int):
-        try:
-            depth_int = int(depth)
-        except (TypeError, ValueError):
-            raise UserError(f"depth must be an integer >= 1, got {depth!r}; e.g. depth 2") from None
-        if depth_int != depth:
-            raise UserError(f"depth must be an integer >= 1, got {depth!r}; e.g. depth 2")
-        depth = depth_int
-    if depth < 1:
-        raise UserError(f"depth must be >= 1 (number of hidden layers), got {depth}; e.g. depth 1")
-    return depth
+_check_depth = check_depth  # the one depth check lives in infwidth.errors
 
 
 def _build(name: str, a: list[Fraction], b: list[Fraction], c: Number) -> Parametrization:

@@ -25,7 +25,7 @@ from infwidth.parametrizations.abc import Number, Parametrization, preset, to_fr
 REGIMES = ("unstable", "trivial", "kernel", "feature-learning")
 KERNELS = ("ntk", "nngp", "partial-ntk")
 OPTIMIZERS = ("sgd", "adam")
-NONLINEARITIES = ("relu", "tanh")
+NONLINEARITIES = ("relu", "tanh")  # the two large-argument rules; any name of infwidth.nonlinearities maps to one
 
 HALF = Fraction(1, 2)
 ZERO = Fraction(0)
@@ -66,7 +66,7 @@ class Failure:
 
 @dataclass(frozen=True)
 class Classification:
-    """The exact classification of one parametrization (SPEC section 2). Fractions are exact."""
+    """The exact classification of one parametrization (Tensor Programs IV; formulas in docs/classification.md). Fractions are exact."""
 
     parametrization: Parametrization
     optimizer: str
@@ -136,11 +136,11 @@ def _update_exponents(
 ) -> tuple[tuple[Fraction, ...], Fraction, str]:
     """``(r_1..r_L, readout step exponent, its formula)`` for SGD or for Adam with rates ``adam_c``."""
     L = p.depth
-    alpha, gamma = p.init_exponents(), p.step_exponents()
+    gamma = p.step_exponents()
     first = [ONE] + [ZERO] * (L - 1)  # I(l = 1)
     if adam_c is None:
         # Delta W^l = n^{-gamma_l} dh x^T with dh ~ n^{-theta}: theta = min(init, update) of the readout.
-        theta = min(alpha[-1], gamma[-1])
+        theta = readout_backward_exponent(p)
         r_l = tuple(theta + gamma[i] - 1 + first[i] for i in range(L))
         return r_l, gamma[-1], "2a_{L+1} + c"
     # Adam moves each entry of W^l by n^{-(a_l + c_l)} whatever the gradient's scale.
@@ -388,9 +388,33 @@ def adam_exponents(p: Parametrization) -> tuple[Fraction, ...]:
     rule (Adam rate 1 for input weights, 1/fan_in for hidden and output with a = 0) after the
     per-layer Adam symmetry ``(a_l, b_l, c_l) -> (a_l + t, b_l - t, c_l - t)``.
     """
-    alpha, gamma = p.init_exponents(), p.step_exponents()
-    theta = min(alpha[-1], gamma[-1])
+    theta = readout_backward_exponent(p)
     return tuple(p.c + a + theta for a in p.a[:-1]) + (p.c + p.a[-1],)
+
+
+def readout_backward_exponent(p: Parametrization) -> Fraction:
+    """``theta = min(a_{L+1} + b_{L+1}, 2 a_{L+1} + c)``: the backward vector ``dh`` of every layer
+    ``l <= L`` has coordinates ``~ n^{-theta}`` (the readout at its init size or after its first SGD
+    update, whichever is larger). The one place this exponent is computed."""
+    return min(p.init_exponents()[-1], p.step_exponents()[-1])
+
+
+def phi_rule(phi: str) -> str:
+    """The rule a nonlinearity follows past a blow-up: ``"relu"`` (asymptotically linear: relu,
+    leaky_relu, identity, gelu) or ``"tanh"`` (bounded and saturating: tanh, erf); one-line refusal
+    for the others (sin oscillates: no rule derived)."""
+    from infwidth import (
+        nonlinearities as _nl,  # torch-backed: loaded only when exponents are predicted
+    )
+
+    entry = _nl.get(phi)
+    rule = {"linear": "relu", "saturating": "tanh"}.get(entry.growth)
+    if rule is None:
+        raise UserError(
+            f"no exponent prediction for {entry.name}: it neither grows linearly nor saturates, and only those "
+            "two rules are derived; use relu, leaky_relu, identity, gelu, tanh or erf"
+        )
+    return rule
 
 
 def predicted_exponents(
@@ -410,8 +434,7 @@ def predicted_exponents(
     opt = str(optimizer).lower()
     if opt not in OPTIMIZERS:
         raise UserError(f"unknown optimizer {optimizer!r}; choose sgd or adam")
-    if phi not in NONLINEARITIES:
-        raise UserError(f"unknown nonlinearity {phi!r} for exponent prediction; choose relu or tanh")
+    phi = phi_rule(phi)
     if opt == "sgd" and adam_c is not None:
         raise UserError("adam_c applies to optimizer='adam' only; drop it or set optimizer='adam'")
     _require_init_stable(p)
@@ -483,7 +506,7 @@ def layer_contribution_exponents(p: Parametrization) -> dict[int, Fraction]:
 
 # ---- the paper's table of named parametrizations -----------------------------------------------
 def named_parametrizations(depth: int) -> list[tuple[str, Parametrization]]:
-    """The named rows of SPEC section 3 at this depth (MFP only when depth = 1)."""
+    """The named rows of the paper's table at this depth (MFP only when depth = 1)."""
     rows = [
         ("SP", preset("sp", depth)),
         ("SP, lr ~ 1/n", preset("sp", depth, c=1)),

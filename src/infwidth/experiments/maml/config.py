@@ -1,6 +1,6 @@
 """Run configuration: the model, the task shape, FOMAML settings and the schedule, with two profiles.
 
-``default`` is a few-minute version of the paper's schedule; ``paper`` is SPEC section 6
+``default`` is a few-minute version of the paper's schedule; ``paper`` is the paper's schedule (docs/maml.md)
 (100 epochs x 100 meta-batches of 32 tasks, 100 meta-val and 100 meta-test meta-batches).
 """
 

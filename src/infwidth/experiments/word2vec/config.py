@@ -1,6 +1,6 @@
 """Word2Vec training configs (the paper's settings, a small default, a tiny tour run) and memory checks.
 
-The paper's settings (SPEC section 6): CBOW, window 8 with random shrink, 25 negatives from
+The paper's settings (Tensor Programs IV's Word2Vec experiment): CBOW, window 8 with random shrink, 25 negatives from
 unigram^0.75, subsampling 1e-4, rate 0.05 decaying linearly to 1e-4 of it, weight decay 0.001 on
 touched rows, 15 epochs, min-count 5. Memory is estimated before anything is allocated; a model
 that does not fit is refused with the vocabulary cap or min-count that would fit.

@@ -7,32 +7,24 @@ from dataclasses import dataclass
 
 import torch
 
+from infwidth import losses as _losses
 from infwidth.errors import UserError, check_int
 from infwidth.limits.feature_learning.linear import check_inputs
 
 Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
-def mse(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """``(1/2) |f - y|^2`` summed over outputs, averaged over the batch."""
-    return 0.5 * ((out - y) ** 2).sum(-1).mean()
-
-
-def xent(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Softmax cross-entropy; ``y`` holds integer labels or one-hot rows."""
-    labels = y.argmax(-1) if y.dim() == 2 else y.long()
-    return torch.nn.functional.cross_entropy(out, labels)
-
-
-LOSSES: dict[str, Loss] = {"mse": mse, "xent": xent}
+mse, xent = _losses.mse, _losses.cross_entropy  # the shared definitions (infwidth.losses)
+LOSSES: dict[str, Loss] = {**_losses.LOSSES, **{a: _losses.LOSSES[c] for a, c in _losses.ALIASES.items()}}
 
 
 def resolve_loss(loss: str | Loss) -> Loss:
+    """A loss by any name of :mod:`infwidth.losses` (``mse``, ``cross_entropy`` alias ``xent``) or a callable."""
     if callable(loss):
         return loss
-    if loss not in LOSSES:
-        raise UserError(f"unknown loss {loss!r}; use one of {', '.join(LOSSES)} or pass a callable")
-    return LOSSES[loss]
+    if not isinstance(loss, str) or _losses.ALIASES.get(loss.strip().lower(), loss.strip().lower()) not in _losses.LOSSES:
+        raise UserError(f"unknown loss {loss!r}; use mse or cross_entropy (alias xent) or pass a callable")
+    return _losses.get(loss)
 
 
 def batch_indices(step: int, batch: int, n_data: int) -> torch.Tensor:

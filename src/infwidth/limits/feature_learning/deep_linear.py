@@ -1,4 +1,4 @@
-"""The exact muP limit of a deep linear MLP by the Tensor-Program rules (SPEC section 5).
+"""The exact muP limit of a deep linear MLP by the Tensor-Program rules (Tensor Programs IV; written out in docs/feature_learning.md).
 
 Every vector of the width-n program has iid-like coordinates ``Z``; for a linear net each ``Z`` is a
 *linear combination* of finitely many jointly Gaussian basis variables: the ``d`` input-weight
@@ -16,7 +16,7 @@ import math
 import torch
 from torch import nn
 
-from infwidth.errors import UserError
+from infwidth.errors import UserError, check_depth
 from infwidth.limits.feature_learning._sgd import (
     Loss,
     Trajectory,
@@ -28,9 +28,9 @@ from infwidth.limits.feature_learning.linear import check_dims, check_inputs, ch
 
 
 def _check_depth(depth: int) -> int:
-    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
+    if not isinstance(depth, int) or isinstance(depth, bool):  # no silent int(2.5) here: a limit takes an int
         raise UserError(f"depth (number of hidden layers) must be an integer >= 1, got {depth!r}")
-    return depth
+    return check_depth(depth)
 
 
 class _Basis:

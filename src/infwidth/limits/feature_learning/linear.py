@@ -2,7 +2,7 @@
 
 The limit of a width-n muP linear net ``d -> n -> d_o`` is an ordinary linear net of width
 ``k = d + d_o``: ``f = C (A x + alpha b)`` with ``A_0 = [sigma_u I_d ; 0]``, ``C_0 = [0, sigma_v I_{d_o}]``,
-trained by the same SGD (SPEC section 5). A finite net coupled to it is
+trained by the same SGD (Tensor Programs IV; docs/feature_learning.md, section 1). A finite net coupled to it is
 ``W1 = n^{-1/2} Omega A``, ``W2 = n^{-1/2} C Omega^T``, ``b1 = n^{-1/2} Omega b`` with ``Omega``
 iid N(0, 1) of shape ``n x k``; plain SGD keeps it of this form with ``f = C G A x``,
 ``G = Omega^T Omega / n``. Writing ``G = R^T R`` (``R`` is ``k x k``), the finite net is *exactly* the
