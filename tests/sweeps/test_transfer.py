@@ -80,3 +80,16 @@ def test_failed_points_count_as_missing_and_groups_split():
                                    "status": "failed" if k == -2 else "ok", "loss": (k - opt) ** 2})
     verdicts = check_transfer(sweep_rows, TransferSpec())
     assert verdicts["mup"].passed and not verdicts["sp"].passed
+
+
+def test_bootstrap_resamples_only_the_seeds_that_ran_at_each_width():
+    sweep_rows = [
+        {"param": "p", "width": w, "lr": 2.0**k, "seed": s, "status": "ok", "loss": (k + 5 + 0.3 * s) ** 2}
+        for w in (64, 128, 256) for k in range(-10, 0) for s in ((0, 1, 2) if w == 64 else (0, 1))
+    ]
+    v = check_transfer(sweep_rows, TransferSpec())["p"]
+    assert all(math.isfinite(x) and x > 0 for x in v.log2_lr_star_std)
+    one_seed = [r for r in sweep_rows if r["seed"] == 0 or r["width"] == 64]
+    single = check_transfer(one_seed, TransferSpec())["p"]
+    assert all(math.isnan(x) for x in single.log2_lr_star_std)  # one seed at some width: no spread to estimate
+    assert single.as_dict()["drift_ci90"] == [None, None]

@@ -94,8 +94,8 @@ def _print_report(result: dict) -> None:
         print(f"best {result['best']['metric']} {result['best']['value']:.4g} at {_axes(result['best']['axes'])}")
     for _name, verdict in (result.get("transfer") or {}).items():
         print(verdict["message"])
-        stars = ", ".join(f"{w}: 2^{x:.2f}±{s:.2f}" for w, x, s in zip(
-            verdict["widths"], verdict["log2_lr_star"], verdict["log2_lr_star_std"], strict=True))
+        stars = ", ".join(f"{w}: " + ("?" if x is None else f"2^{x:.2f}") + ("" if s is None else f"±{s:.2f}")
+                          for w, x, s in zip(verdict["widths"], verdict["log2_lr_star"], verdict["log2_lr_star_std"], strict=True))
         print(f"  lr* by width: {stars}")
     if result.get("transfer_tolerance"):
         print(f"tolerance: {result['transfer_tolerance']}")

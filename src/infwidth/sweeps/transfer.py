@@ -71,11 +71,16 @@ class GroupVerdict:
     message: str
 
     def as_dict(self) -> dict[str, Any]:
+        """JSON-ready (strict JSON: NaN, e.g. no bootstrap from one seed, becomes None)."""
+        def clean(x: Any) -> Any:
+            return None if isinstance(x, float) and not math.isfinite(x) else x
+
         return {
-            "pass": self.passed, "drift_per_doubling": self.drift_per_doubling, "drift_ci90": list(self.drift_ci),
-            "tolerance_per_doubling": self.tolerance_per_doubling, "grid_step_log2": self.grid_step,
-            "widths": self.widths, "log2_lr_star": self.log2_lr_star, "log2_lr_star_std": self.log2_lr_star_std,
-            "lr_star": [2.0**x for x in self.log2_lr_star], "on_edge": self.on_edge, "message": self.message,
+            "pass": self.passed, "drift_per_doubling": clean(self.drift_per_doubling),
+            "drift_ci90": [clean(x) for x in self.drift_ci], "tolerance_per_doubling": self.tolerance_per_doubling,
+            "grid_step_log2": self.grid_step, "widths": self.widths, "log2_lr_star": [clean(x) for x in self.log2_lr_star],
+            "log2_lr_star_std": [clean(x) for x in self.log2_lr_star_std],
+            "lr_star": [clean(2.0**x) for x in self.log2_lr_star], "on_edge": self.on_edge, "message": self.message,
         }
 
 
@@ -133,17 +138,20 @@ def check_group(name: str, widths: list[int], x: list[float], grid: np.ndarray, 
                             tol, step, False, f"{name}: no finite loss at width(s) {', '.join(map(str, bad))}; fix the sweep")
     slope = _slope(logw, xs)
     rng = np.random.default_rng(seed)
-    n_seeds = grid.shape[1]
+    # per width, resample only the seeds that ran there (a partly finished sweep lacks some)
+    present = [np.flatnonzero(np.isfinite(grid[i]).any(axis=1)) for i in range(len(widths))]
+    n_seeds = min(len(p) for p in present)
     boot_x, boot_s = [], []
     for _ in range(spec.bootstrap if n_seeds > 1 else 0):
-        pick = rng.integers(0, n_seeds, size=(len(widths), n_seeds))
-        resampled = np.stack([grid[i, pick[i]] for i in range(len(widths))])
+        resampled = np.full(grid.shape, np.nan)
+        for i, p in enumerate(present):
+            resampled[i, : len(p)] = grid[i, rng.choice(p, size=len(p))]
         bx, _ = _optima(resampled, x)
         if np.isfinite(bx).all():
             boot_x.append(bx)
             boot_s.append(_slope(logw, bx))
-    spread = np.std(boot_x, axis=0).tolist() if boot_x else [0.0] * len(widths)
-    ci = (float(np.percentile(boot_s, 5)), float(np.percentile(boot_s, 95))) if boot_s else (slope, slope)
+    spread = np.std(boot_x, axis=0).tolist() if boot_x else [math.nan] * len(widths)  # NaN: one seed, no bootstrap
+    ci = (float(np.percentile(boot_s, 5)), float(np.percentile(boot_s, 95))) if boot_s else (math.nan, math.nan)
     ratio = f"{widths[-1] // widths[0]}x" if widths[-1] % widths[0] == 0 else f"{widths[-1] / widths[0]:.3g}x"
     moved = [w for w, v in zip(widths[1:], xs[1:], strict=True)
              if abs(v - xs[0]) > tol * math.log2(w / widths[0]) + 1e-12]

@@ -39,9 +39,11 @@ def run(ctx: TourContext) -> SectionResult:
     ]
     numbers: dict[str, Any] = {"points": rep["points"], "failed": rep["failed"]}
     for name, v in verdicts.items():
-        stars = ", ".join(f"{w}: 2^{x:.2f}" for w, x in zip(v["widths"], v["log2_lr_star"], strict=True))
+        stars = ", ".join(f"{w}: " + ("?" if x is None else f"2^{x:.2f}") for w, x in zip(v["widths"], v["log2_lr_star"], strict=True))
+        drift = "n/a" if v["drift_per_doubling"] is None else f"{v['drift_per_doubling']:+.2f}"
         lo, hi = v["drift_ci90"]
-        lines.append(f"| {name} | {stars} | {v['drift_per_doubling']:+.2f} [{lo:+.2f}, {hi:+.2f}] | "
+        ci = "" if lo is None else f" [{lo:+.2f}, {hi:+.2f}]"
+        lines.append(f"| {name} | {stars} | {drift}{ci} | "
                      f"{'pass' if v['pass'] else 'fail'} |")
         numbers[name] = {"pass": v["pass"], "drift_per_doubling": v["drift_per_doubling"], "lr_star": v["lr_star"]}
     lines += ["", *[f"- {v['message']}" for v in verdicts.values()], "",
