@@ -89,7 +89,8 @@ def test_bad_configs_and_dirs(config, tmp_path, capsys):
     other = tmp_path / "other.toml"
     other.write_text(CONFIG)
     assert main(["sweep", "run", str(other), "--out", str(out), "--quiet"]) == 2
-    assert "holds another sweep" in _error(capsys)
+    err = _error(capsys)
+    assert "holds another sweep" in err and "--out, or pass --overwrite to replace it" in err and "`" not in err
     assert main(["sweep", "run", str(other), "--out", str(out), "--quiet", "--overwrite"]) == 0
     capsys.readouterr()
     assert main(["sweep", "status", str(tmp_path)]) == 2
@@ -110,6 +111,7 @@ def test_unreachable_ray_address_is_one_line(config, tmp_path, capsys):
         pytest.skip("a Ray instance is already running in this process")
     args = ["sweep", "run", str(config), "--out", str(tmp_path / "o"), "--executor", "ray", "--address", "127.0.0.1:1"]
     assert main(args) == 2
-    assert "cannot reach a Ray cluster at 127.0.0.1:1" in _error(capsys)
+    err = _error(capsys)
+    assert "cannot reach a Ray cluster at 127.0.0.1:1" in err and "drop --address" in err
     assert main([*args[:-1], "nonsense"]) == 2
     assert "cannot read Ray address 'nonsense'" in _error(capsys)

@@ -109,3 +109,10 @@ def test_kill_9_of_the_driver_then_rerun_gives_the_uninterrupted_table(tmp_path)
     assert run_sweep(spec, killed, progress=False)["ran"] == 60 - partial  # resume: only the missing points
     assert len(read_points(killed)) == 60
     assert _table(killed) == _table(full)
+
+
+def test_report_without_enough_widths_for_a_verdict_says_why(tmp_path):
+    spec = {"unit": "quadratic", "axes": {"width": [64], "lr": {"log2": [-10, -6]}}, "transfer": {}}
+    run_sweep(spec, tmp_path, progress=False)
+    rep = report(tmp_path)
+    assert rep["points"] == 5 and rep["transfer"] == {} and "at least 2 widths" in rep["transfer_error"]

@@ -118,7 +118,7 @@ def _check_reachable(address: str, timeout: float = 5.0) -> None:
         with socket.create_connection((host, int(port)), timeout=timeout):
             pass
     except OSError as exc:
-        raise UserError(f"cannot reach a Ray cluster at {address} ({exc.strerror or exc}); start one with 'ray start --head' or drop the address (--address)") from None
+        raise UserError(f"cannot reach a Ray cluster at {address} ({exc.strerror or exc}); start a Ray head node there (the `ray start` command) or drop `address`") from None
 
 
 def _ray_execute(target: str, config: dict[str, Any]) -> dict[str, Any]:
@@ -156,7 +156,7 @@ class RayExecutor(Executor):
             try:
                 ray.init(**kwargs)
             except ConnectionError as exc:
-                raise UserError(f"cannot connect to Ray at {address}: {str(exc).splitlines()[0]}; check the address or drop it (--address)") from None
+                raise UserError(f"cannot connect to Ray at {address}: {str(exc).splitlines()[0]}; check `address` or drop it") from None
             self.started = True
         self.workers = int(ray.cluster_resources().get("CPU", 1))
         self._remote = ray.remote(max_retries=self.max_retries, **self.resources)(_ray_execute)

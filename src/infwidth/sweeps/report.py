@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from infwidth.errors import UserError
 from infwidth.runs import atomic_write_json
 from infwidth.sweeps.runner import summarize
 from infwidth.sweeps.store import read_points, read_sweep
@@ -87,11 +88,15 @@ def report(out: str | Path, plots: bool = True) -> dict[str, Any]:
     if sweep.transfer is not None and any(r["status"] == "ok" for r in table):
         spec = sweep.transfer
         group_keys = [spec.group] if spec.group in sweep.axes else [a for a in sweep.axes if a not in (spec.width, spec.lr, spec.seed)]
-        verdicts = check_transfer(table, spec, sweep.metric, axes=list(sweep.axes))
+        try:
+            verdicts = check_transfer(table, spec, sweep.metric, axes=list(sweep.axes))
+        except UserError as exc:  # e.g. one width so far: the table and counts still stand
+            result["transfer_error"] = str(exc)
+            verdicts = {}
         result["transfer"] = {name: v.as_dict() for name, v in verdicts.items()}
         result["transfer_tolerance"] = (f"|drift| <= {spec.tolerance_steps:g} grid step(s) across "
                                         f"{spec.over_doublings:g} width doublings")
-        if plots:
+        if plots and verdicts:
             grids = loss_grid(table, spec, sweep.metric, group_keys)
             files.append(plot_loss_vs_lr(grids, sweep.metric, out / "loss_vs_lr.png", verdicts).name)
             files.append(plot_best_lr(verdicts, out / "best_lr_vs_width.png").name)

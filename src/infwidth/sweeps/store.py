@@ -36,10 +36,10 @@ def open_out_dir(out: str | Path, sweep: Sweep, *, overwrite: bool = False) -> P
         except (OSError, ValueError):
             same = False
         if not same and not overwrite:
-            raise UserError(f"{out} holds another sweep (or another run); use another out directory, or overwrite it "
-                            "(overwrite=True, --overwrite; points with identical configs are reused)")
+            raise UserError(f"{out} holds another sweep (or another run); use another `out`, or pass `overwrite=True` "
+                            "to replace it (points with identical configs are reused)")
     elif out.exists() and any(out.iterdir()) and not overwrite:
-        raise UserError(f"{out} is not empty and holds no sweep; use another out directory, or overwrite=True (--overwrite) to write into it")
+        raise UserError(f"{out} is not empty and holds no sweep; use another `out`, or pass `overwrite=True` to write into it")
     out, _ = prepare_out_dir(out, config, resume=same, overwrite=overwrite)
     (out / POINTS_DIR).mkdir(exist_ok=True)
     return out
@@ -75,7 +75,7 @@ def read_sweep(out: str | Path) -> Sweep:
     try:
         config = json.loads(record.read_text())["config"]
     except (OSError, ValueError, KeyError, TypeError):
-        raise UserError(f"{record} is unreadable or not a sweep record; rerun the sweep with overwrite=True (--overwrite)") from None
+        raise UserError(f"{record} is unreadable or not a sweep record; rerun the sweep with `overwrite=True`") from None
     return Sweep.from_dict(config, name=str(config.get("name", "")))
 
 
