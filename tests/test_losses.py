@@ -11,8 +11,8 @@ from infwidth.errors import UserError
                                                  ("cross_entropy", "cross_entropy"), ("CE", "cross_entropy")])
 def test_every_view_takes_every_spelling(name, canonical):
     from infwidth.coordcheck import CoordCheckConfig
-    from infwidth.limits.feature_learning._sgd import resolve_loss
     from infwidth.limits.kernels.training import loss_gradient
+    from infwidth.limits.sgd import resolve_loss
     from infwidth.parametrizations import mup
 
     assert losses.canonical(name) == canonical

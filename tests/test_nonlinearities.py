@@ -78,7 +78,7 @@ def test_deep_feature_learning_limit_is_linear_only(name):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_classification_predictions(name):
-    from infwidth.parametrizations.classify import predicted_exponents
+    from infwidth.parametrizations.predict import predicted_exponents
 
     if nl.get(name).growth == "oscillating":
         with pytest.raises(UserError) as err:

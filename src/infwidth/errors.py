@@ -7,7 +7,10 @@ class UserError(ValueError):
     """A mistake in what the user asked for. The CLI prints its message on one line, exit code 2.
 
     Messages name the problem and how to fix it, e.g.
-    ``"--widths must increase (got 128,64); list them smallest first"``.
+    ``"widths must increase (got 128,64); list them smallest first"``. A message that tells the user
+    to set one of the library's parameters names it in backquotes, e.g. ``"pass `data` or set
+    INFWIDTH_DATA"`` or ``"pass e.g. `vocab_cap=120`"``; the CLI prints those as its flags
+    (``--data``, ``--vocab-cap 120``), so library messages never name a flag.
     """
 
 

@@ -15,8 +15,7 @@ import torch
 from infwidth.coordcheck import measure, predicted_sizes, quantity_names, run_coordcheck
 from infwidth.errors import UserError
 from infwidth.networks import AbcMLP
-from infwidth.parametrizations import from_exponents, mup, ntp, sp, up
-from infwidth.parametrizations.classify import predicted_exponents
+from infwidth.parametrizations import from_exponents, mup, ntp, predicted_exponents, sp, up
 
 WIDTHS = (128, 256, 512, 1024)
 CASES = {

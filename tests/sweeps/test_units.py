@@ -47,3 +47,15 @@ def test_gpt_unit_trains_a_tiny_gpt():
 def test_unit_must_take_a_frozen_dataclass():
     with pytest.raises(UserError, match="one dataclass config"):
         resolve_unit("infwidth.sweeps.units:one_line")
+
+
+def test_converge_points_equal_the_study_run_point(tmp_path):
+    from infwidth.studies.converge import ConvergenceConfig, ConvergencePoint, run_point
+
+    spec = {"unit": "converge", "base": {"model": "linear1", "widths": [16, 32], "steps": 2},
+            "axes": {"width": [16, 32], "index": [0, 1]}}
+    run_sweep(spec, tmp_path, progress=False)
+    study = ConvergenceConfig(model="linear1", widths=(16, 32), steps=2, seeds=2)
+    for rec in read_points(tmp_path).values():
+        direct = run_point(ConvergencePoint(study, rec["axes"]["width"], rec["axes"]["index"]))
+        assert rec["result"]["f_sq"] == direct["f_sq"] and rec["result"]["k_sq"] == direct["k_sq"]

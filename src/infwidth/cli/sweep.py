@@ -10,36 +10,6 @@ import typer
 from infwidth.cli.app import app
 from infwidth.errors import UserError
 
-#: library parameter -> flag of this command (library messages write parameters in backticks)
-FLAGS = {"out": "--out", "overwrite": "--overwrite", "address": "--address", "workers": "--workers",
-         "executor": "--executor", "retry_failed": "--retry-failed", "gpus_per_point": "--gpus-per-point"}
-
-
-def _as_flags(message: str) -> str:
-    """```overwrite=True``` -> ``--overwrite``, ```address``` -> ``--address``; other backticks dropped."""
-    import re
-
-    def flag(match: re.Match) -> str:
-        name, _, value = match.group(1).partition("=")
-        if name not in FLAGS:
-            return match.group(1)
-        return FLAGS[name] if value in ("", "True") else f"{FLAGS[name]} {value.strip(chr(39))}"
-
-    return re.sub(r"`([^`]+)`", flag, message)
-
-
-class _Flags:
-    """Context manager: re-raise a library UserError with its parameters written as this command's flags."""
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind, exc, tb) -> bool:
-        if isinstance(exc, UserError):
-            raise UserError(_as_flags(str(exc))) from None
-        return False
-
-
 sweep = typer.Typer(
     help="Sweeps over width x learning rate x seed of one unit of work, resumable, with a transfer verdict.",
     no_args_is_help=True,
@@ -74,11 +44,10 @@ def run_cmd(
         raise UserError(f"--gpus-per-point must be >= 0, got {gpus_per_point}")
     if workers is not None and executor == "local":
         raise UserError("--workers needs --executor processes or ray (local runs one point at a time)")
-    with _Flags():
-        spec = load_sweep(config)
-        summary = run_sweep(spec, out, executor=executor, workers=workers, address=address,
-                            gpus_per_point=gpus_per_point, overwrite=overwrite, retry_failed=retry_failed,
-                            progress=not quiet)
+    spec = load_sweep(config)
+    summary = run_sweep(spec, out, executor=executor, workers=workers, address=address,
+                        gpus_per_point=gpus_per_point, overwrite=overwrite, retry_failed=retry_failed,
+                        progress=not quiet)
     print(f"ran {summary['ran']} point(s) in {summary['wall_seconds']:.1f} s with the {summary['executor']} executor")
     _print_report(report(out))
 
@@ -88,8 +57,7 @@ def status_cmd(out: Path = typer.Argument(..., help="A sweep directory.")) -> No
     """Points finished, failed and pending, and the best so far."""
     from infwidth.sweeps import read_points, read_sweep, summarize
 
-    with _Flags():
-        spec = read_sweep(out)
+    spec = read_sweep(out)
     s = summarize(spec, read_points(out))
     print(f"sweep {spec.name or spec.unit} (unit {spec.unit}): {s['points']} points, {s['ok']} ok, "
           f"{s['failed']} failed, {s['pending']} pending; {s['point_seconds']:.1f} s of point time")
@@ -105,8 +73,7 @@ def report_cmd(
     """Write results.csv/.json(/.parquet) and the plots; print the table summary and the transfer verdict."""
     from infwidth.sweeps import report
 
-    with _Flags():
-        result = report(out)
+    result = report(out)
     if as_json:
         print(json.dumps(result, indent=2))
         return
@@ -131,7 +98,9 @@ def _print_report(result: dict) -> None:
                           for w, x, s in zip(verdict["widths"], verdict["log2_lr_star"], verdict["log2_lr_star_std"], strict=True))
         print(f"  lr* by width: {stars}")
     if result.get("transfer_error"):
-        print(f"no transfer verdict: {_as_flags(result['transfer_error'])}")
+        from infwidth.cli._flags import to_flags
+
+        print(f"no transfer verdict: {to_flags(result['transfer_error'], ('sweep', 'report'))}")
     if result.get("transfer_tolerance") and result.get("transfer"):
         print(f"tolerance: {result['transfer_tolerance']}")
     print(f"wrote {', '.join(result['files'])}")

@@ -69,11 +69,8 @@ def predicted_sizes(
 def _predicted_for_rule(
     p: Parametrization, steps: int, optimizer: str, adam_c: Sequence[Fraction] | None, phi_key: str
 ) -> dict[tuple[int, str], Fraction | None]:
-    from infwidth.parametrizations.classify import (
-        classify,
-        predicted_exponents,
-        readout_backward_exponent,
-    )
+    from infwidth.parametrizations.classify import classify, readout_backward_exponent
+    from infwidth.parametrizations.predict import predicted_exponents
 
     opt = optimizer.lower()
     kw: dict[str, Any] = {"optimizer": opt, "phi": phi_key}

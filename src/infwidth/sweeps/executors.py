@@ -118,7 +118,7 @@ def _check_reachable(address: str, timeout: float = 5.0) -> None:
         with socket.create_connection((host, int(port)), timeout=timeout):
             pass
     except OSError as exc:
-        raise UserError(f"cannot reach a Ray cluster at {address} ({exc.strerror or exc}); start a Ray head node there (the `ray start` command) or drop `address`") from None
+        raise UserError(f"cannot reach a Ray cluster at {address} ({exc.strerror or exc}); start a Ray head node there (ray start) or drop `address`") from None
 
 
 def _ray_execute(target: str, config: dict[str, Any]) -> dict[str, Any]:

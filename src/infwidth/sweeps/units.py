@@ -23,6 +23,7 @@ UNITS: dict[str, str] = {
     "mlp-adam": "infwidth.sweeps.mlp_unit:train_mlp",
     "coordcheck-point": "infwidth.sweeps.coordcheck_unit:coordcheck_point",
     "gpt": "infwidth.sweeps.gpt_unit:train_gpt",
+    "converge": "infwidth.sweeps.converge_unit:converge_point",
 }
 
 
@@ -81,9 +82,16 @@ def import_target(target: str) -> Callable[[Any], Mapping[str, Any]]:
 
 def config_type_of(function: Callable[..., Any], name: str) -> type:
     """The frozen dataclass that ``function`` takes (the type hint of its only parameter)."""
-    hints = typing.get_type_hints(function)
-    params = [k for k in hints if k != "return"]
-    cls = hints[params[0]] if len(params) == 1 else None
+    import inspect
+
+    try:
+        hints = typing.get_type_hints(function)
+        params = list(inspect.signature(function).parameters.values())
+    except (TypeError, ValueError, NameError):
+        hints, params = {}, []
+    # the first parameter takes the config; any others must have defaults
+    ok = bool(params) and all(p.default is not inspect.Parameter.empty for p in params[1:])
+    cls = hints.get(params[0].name) if ok else None
     if cls is None or not dataclasses.is_dataclass(cls):
         raise UserError(f"unit {name!r} must take one dataclass config argument (type-hinted); fix its definition")
     if not cls.__dataclass_params__.frozen:  # type: ignore[attr-defined]

@@ -87,7 +87,7 @@ def parse_width(text: str) -> int | None:
     try:
         width = int(t)
     except ValueError:
-        raise UserError(f"width {text!r} is not an integer or 'limit'; pass e.g. --width 512 or --width limit") from None
+        raise UserError(f"width {text!r} is not an integer or 'limit'; pass e.g. `width=512` or `width=limit`") from None
     if width < 1:
         raise UserError(f"width must be >= 1, got {width}; pass a positive integer or 'limit'")
     return width

@@ -17,14 +17,16 @@ import torch
 from torch import nn
 
 from infwidth.errors import UserError, check_depth
-from infwidth.limits.feature_learning._sgd import (
+from infwidth.limits.sgd import (
     Loss,
     Trajectory,
     batch_indices,
+    check_dims,
+    check_inputs,
+    check_width,
     prepare_data,
     resolve_loss,
 )
-from infwidth.limits.feature_learning.linear import check_dims, check_inputs, check_width
 
 
 def _check_depth(depth: int) -> int:
@@ -156,6 +158,11 @@ class DeepLinearMupLimit:
         """A finite width-n trajectory without ``n x n`` storage: :func:`simulate_finite`."""
         return simulate_finite(self, width, seed, *args, **kwargs)
 
+    def finite_trajectory(self, width: int, seed: int, x: torch.Tensor, y: torch.Tensor, lr: float, steps: int,
+                          batch: int, eval_x: torch.Tensor, loss: str | Loss = "mse") -> Trajectory:
+        """The finite net's trajectory by lazily sampled Gaussian hidden matrices (:meth:`simulate`)."""
+        return simulate_finite(self, width, seed, x, y, lr, steps, batch, eval_x, loss)
+
     def train(
         self,
         x: torch.Tensor,
@@ -214,7 +221,9 @@ class DeepLinearMupLimit:
             w_out = _pad(w_out, basis.size) - lr * chi.mT @ _pad(hs[-1], basis.size)
             record()
         self.basis_size = basis.size
-        return Trajectory(torch.stack(fs), torch.stack(ks))
+        return Trajectory(torch.stack(fs), torch.stack(ks), info={
+            "method": "TP bookkeeping (exact)", "basis_size": basis.size,
+            "finite": "lazily sampled Gaussian hidden matrices (exact in law)"})
 
 
 class _Dense:

@@ -20,14 +20,17 @@ from torch import nn
 
 from infwidth import nonlinearities as _nl
 from infwidth.errors import UserError, check_int
-from infwidth.limits.feature_learning._sgd import (
+from infwidth.limits.sgd import (
     Loss,
     Trajectory,
     batch_indices,
+    check_dims,
+    check_inputs,
+    check_width,
     prepare_data,
     resolve_loss,
+    train_module,
 )
-from infwidth.limits.feature_learning.linear import check_dims, check_inputs, check_width
 
 SQRT2 = math.sqrt(2.0)
 
@@ -205,7 +208,14 @@ class MeanFieldLimit:
                     f"Monte-Carlo standard error {worst:.3g} exceeds the requested {max_se:.3g} with "
                     f"samples={samples}; pass samples >= {need}"
                 )
+        run.info = {"method": run.method, "nodes": run.nodes, "order": run.order,
+                    "limit_f_error": run.f_error, "limit_kernel_error": run.kernel_error}
         return run
+
+    def finite_trajectory(self, width: int, seed: int, x: torch.Tensor, y: torch.Tensor, lr: float, steps: int,
+                          batch: int, eval_x: torch.Tensor, loss: str | Loss = "mse") -> Trajectory:
+        """The real finite net :meth:`sample` trained by the same SGD."""
+        return train_module(self.sample(width, seed), x, y, lr, steps, batch, eval_x, loss)
 
     def _gauss_hermite(self, m: int, q: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         import numpy as np
