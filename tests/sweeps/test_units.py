@@ -49,13 +49,24 @@ def test_unit_must_take_a_frozen_dataclass():
         resolve_unit("infwidth.sweeps.units:one_line")
 
 
-def test_converge_points_equal_the_study_run_point(tmp_path):
+def test_converge_and_contrast_units_are_the_studies_own(tmp_path):
+    from infwidth.studies.contrast import ContrastConfig, ContrastPoint, contrast_point
     from infwidth.studies.converge import ConvergenceConfig, ConvergencePoint, run_point
 
-    spec = {"unit": "converge", "base": {"model": "linear1", "widths": [16, 32], "steps": 2},
-            "axes": {"width": [16, 32], "index": [0, 1]}}
-    run_sweep(spec, tmp_path, progress=False)
-    study = ConvergenceConfig(model="linear1", widths=(16, 32), steps=2, seeds=2)
-    for rec in read_points(tmp_path).values():
+    spec = {"unit": "converge", "base": {"config": {"model": "linear1", "widths": [16, 32], "steps": 2, "seeds": 2}},
+            "axes": {"width": [16, 32], "index": [0, 1], "config.lr": [0.5]}}  # a nested field as an axis
+    run_sweep(spec, tmp_path / "c", progress=False)
+    study = ConvergenceConfig(model="linear1", widths=(16, 32), steps=2, seeds=2, lr=0.5)
+    records = read_points(tmp_path / "c").values()
+    assert len(records) == 4
+    for rec in records:
         direct = run_point(ConvergencePoint(study, rec["axes"]["width"], rec["axes"]["index"]))
         assert rec["result"]["f_sq"] == direct["f_sq"] and rec["result"]["k_sq"] == direct["k_sq"]
+    spec = {"unit": "contrast", "base": {"config": {"steps": 2}, "index": 0},
+            "axes": {"name": ["mup", "ntp"], "width": [16, 32]}}
+    run_sweep(spec, tmp_path / "k", progress=False)
+    for rec in read_points(tmp_path / "k").values():
+        direct = contrast_point(ContrastPoint(ContrastConfig(steps=2), rec["axes"]["name"], rec["axes"]["width"], 0))
+        assert rec["result"] == json.loads(json.dumps(direct))
+    with pytest.raises(UserError, match="unknown config field 'lrr' for unit 'contrast', field 'config'"):
+        run_sweep({**spec, "axes": {"config.lrr": [1]}}, tmp_path / "bad", progress=False)

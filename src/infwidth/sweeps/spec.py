@@ -121,7 +121,7 @@ class Sweep:
             raise UserError("the sweep has no axes, so its grid is empty; add e.g. [axes] lr = [0.1, 0.01]")
         fields = unit.fields()
         for key in list(raw_axes) + list(data.get("base") or {}):
-            if key not in fields:
+            if str(key).partition(".")[0] not in fields:
                 raise UserError(f"unknown axis or config field {key!r} for unit {unit.name!r}; its fields are {', '.join(fields)}")
         axes = {str(k): _axis_values(str(k), v) for k, v in raw_axes.items()}
         base = dict(data.get("base") or {})

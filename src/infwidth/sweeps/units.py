@@ -23,7 +23,8 @@ UNITS: dict[str, str] = {
     "mlp-adam": "infwidth.sweeps.mlp_unit:train_mlp",
     "coordcheck-point": "infwidth.sweeps.coordcheck_unit:coordcheck_point",
     "gpt": "infwidth.sweeps.gpt_unit:train_gpt",
-    "converge": "infwidth.sweeps.converge_unit:converge_point",
+    "converge": "infwidth.studies.converge:run_point",
+    "contrast": "infwidth.studies.contrast:contrast_point",
 }
 
 
@@ -51,20 +52,47 @@ class Unit:
     config_type: type
 
     def fields(self) -> list[str]:
-        return [f.name for f in dataclasses.fields(self.config_type)]
+        return field_names(self.config_type)
 
     def make_config(self, values: Mapping[str, Any]) -> Any:
-        """The config dataclass from ``values`` (lists become tuples so configs stay hashable)."""
-        unknown = sorted(set(values) - set(self.fields()))
-        if unknown:
-            raise UserError(
-                f"unknown config field {unknown[0]!r} for unit {self.name!r}; its fields are {', '.join(self.fields())}"
-            )
-        clean = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
-        try:
-            return self.config_type(**clean)
-        except TypeError as exc:
-            raise UserError(f"cannot build {self.config_type.__name__} for unit {self.name!r}: {exc}") from None
+        """The config dataclass from ``values``: lists become tuples (configs stay hashable), a mapping
+        given for a dataclass-typed field builds that dataclass, and ``"config.lr"`` sets a nested field."""
+        return build_dataclass(self.config_type, values, f"unit {self.name!r}")
+
+
+def field_names(cls: type) -> list[str]:
+    return [f.name for f in dataclasses.fields(cls)]
+
+
+def build_dataclass(cls: type, values: Mapping[str, Any], where: str) -> Any:
+    """``cls(**values)`` with nested dataclasses built from mappings or dotted keys; one-line errors."""
+    fields = field_names(cls)
+    flat: dict[str, Any] = {}
+    nested: dict[str, dict[str, Any]] = {}
+    for key, value in values.items():
+        head, dot, rest = str(key).partition(".")
+        if head not in fields:
+            raise UserError(f"unknown config field {key!r} for {where}; its fields are {', '.join(fields)}")
+        if dot:
+            nested.setdefault(head, {})[rest] = value
+        else:
+            flat[head] = value
+    hints = typing.get_type_hints(cls)
+    for head, sub in nested.items():
+        base = flat.get(head) or {}
+        if not isinstance(base, Mapping):
+            raise UserError(f"{head!r} is set both as a value and by dotted keys for {where}; use one form")
+        flat[head] = {**base, **sub}
+    for key, value in list(flat.items()):
+        kind = hints.get(key)
+        if isinstance(value, Mapping) and isinstance(kind, type) and dataclasses.is_dataclass(kind):
+            flat[key] = build_dataclass(kind, value, f"{where}, field {key!r}")
+        elif isinstance(value, list):
+            flat[key] = tuple(value)
+    try:
+        return cls(**flat)
+    except TypeError as exc:
+        raise UserError(f"cannot build {cls.__name__} for {where}: {exc}") from None
 
 
 def import_target(target: str) -> Callable[[Any], Mapping[str, Any]]:
