@@ -11,8 +11,7 @@ LAYERS = [
     {"parametrizations", ""},  # "" is the top-level package infwidth/__init__.py (the core's face)
     {"networks"},
     {"coordcheck", "limits"},  # two views side by side: neither imports the other
-    {"anymodel"},  # any nn.Module in a parametrization; its coordinate check builds on coordcheck
-    {"studies"},
+    {"studies", "anymodel"},  # anymodel: any nn.Module parametrized, classified and coordinate-checked
     {"experiments"},
     {"sweeps"},  # harness: loops over units of work from every layer below
     {"tour"},

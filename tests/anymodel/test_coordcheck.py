@@ -52,3 +52,17 @@ def test_gpt_coordcheck_four_widths_three_seeds():
         assert d["as_predicted"] and d["passed"] is ok, preset
     d = gpt_coordcheck(GPTCoordCheckConfig(preset="mup", optimizer="adam", widths=(32, 64, 128, 256))).as_dict()
     assert d["passed"]
+
+
+def test_gpt_point_is_a_serialisable_unit():
+    import json
+    import pickle
+
+    from infwidth.anymodel.coordcheck import assemble, gpt_point
+
+    cfg = GPTCoordCheckConfig(preset="mup", **SMALL)
+    points = [gpt_point(pickle.loads(pickle.dumps(cfg)), n, s) for s in (0, 1) for n in cfg.widths]
+    points = json.loads(json.dumps(points))  # what a worker would send back
+    a = assemble(points, steps=cfg.steps, base_tolerance=cfg.base_tolerance).as_dict()
+    b = gpt_coordcheck(cfg).as_dict()
+    assert a["quantities"] == b["quantities"] and a["passed"]

@@ -38,7 +38,7 @@ def test_model_errors_are_one_line(tmp_path, capsys):
         (["coordcheck", "--model", "gpt"], "needs --preset"),
         (["coordcheck", "--model", "gpt", "--preset", "mup", "--depth", "2"], "drop --depth"),
         (["coordcheck", "--model", "gpt", "--preset", "mfp"], "unknown preset"),
-        (["coordcheck", "--model", "gpt", "--preset", "mup", "--widths", "30,60"], "multiple of n_head"),
+        (["coordcheck", "--model", "gpt", "--preset", "mup", "--widths", "30,60"], "multiple of the number of heads"),
         (["classify", "--model", "gpt", "--preset", "up"], "needs s"),
     ):
         assert main([*args, "--out", str(out)] if args[0] == "coordcheck" else args) == 2, args

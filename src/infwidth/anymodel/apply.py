@@ -68,7 +68,7 @@ def model_parametrization(
         )
     p = parametrization
     if c is not None or s is not None:
-        raise UserError("c= and s= apply to preset names only; build the explicit Parametrization with them instead")
+        raise UserError("`c` and `s` apply to preset names only; build the explicit Parametrization with them instead")
     hidden = roles.of("hidden")
     if hidden and p.depth < 2:
         raise UserError(

@@ -9,7 +9,8 @@ the classification predicts for its kind (:func:`module_kinds`):
 * ``hidden`` (every other width-sized output: attention, MLP, residual stream) -> ``h^L``;
 * ``norm`` (LayerNorm & co.) -> ``h^L`` where that does not grow; where it grows, the normalization caps
   it at Theta(1) only past a crossover width, so that slope is not predicted;
-* ``output`` (the readout module: logits) -> ``f``, its one-step change with the normalized input capped.
+* ``output`` (the readout module: logits) -> ``f``; when a normalization feeds it (pre-LN Transformers),
+  its one-step change with that normalized input capped at Theta(1).
 
 A row *matches* when ``|fitted - predicted| <= tolerance``; it *grows* when its fitted slope exceeds
 the tolerance (coordinates blowing up with width). A row passes when it matches and does not grow,
@@ -52,7 +53,8 @@ def _quantity(name: str) -> str:
 def module_kinds(model: nn.Module, roles: Roles) -> dict[str, str]:
     """``module name -> kind`` for every module whose output is recorded (forward order of registration).
 
-    Skipped: the root, containers without their own computation (``ModuleList``, ``ModuleDict``,
+    A parameter-free module registered right after an input module (an MLP's first activation) is
+    ``input`` too. Skipped: the root, containers without their own computation (``ModuleList``, ``ModuleDict``,
     ``Sequential``), the parametrization holder, and modules whose parameters are all ``finite``.
     """
     readouts = {t.readout_module for t in roles.tensors if t.role in ("output", "tied")}
@@ -67,6 +69,8 @@ def module_kinds(model: nn.Module, roles: Roles) -> dict[str, str]:
             out[name] = "input"
         elif isinstance(mod, NORM_TYPES):
             out[name] = "norm"
+        elif out and list(out.values())[-1] == "input" and next(mod.parameters(), None) is None:
+            out[name] = "input"  # a parameter-free module right after an input layer (its activation)
         else:
             out[name] = "hidden"
     return out
@@ -83,6 +87,9 @@ def module_predictions(
     L = p.depth
     stable = classify(p, adam_c=rates).stable
     out: dict[tuple[int, str], Fraction | None] = {}
+    order = list(kinds.items())
+    # the readout reads a normalization's output (pre-LN Transformers): its input change is capped
+    normalized_readout = any(k == "output" and i > 0 and order[i - 1][1] == "norm" for i, (_, k) in enumerate(order))
 
     for name, kind in kinds.items():
         q = _quantity(name)
@@ -93,7 +100,7 @@ def module_predictions(
                 # a normalization caps a growing input at Theta(1), but only once the growth beats the
                 # input's O(1) part: the slope over a finite width range bends, so it is not predicted
                 size, change = (size if size is None or size <= 0 else None), None
-            if kind == "output" and t == 1 and not stable and change is not None:
+            if kind == "output" and normalized_readout and t == 1 and not stable and change is not None:
                 # the readout sees a normalized (capped) input: Delta f = Delta W x + W Delta x
                 dx = min(mlp[(1, f"dx{L}")], Fraction(0))
                 a_out, alpha = p.a[-1], p.a[-1] + p.b[-1]
@@ -169,15 +176,79 @@ def format_rows(mc: ModelCoordCheck, changes_only: bool = True) -> str:
             continue
         fitted = "-" if r["fitted_slope"] is None else f"{r['fitted_slope']:+.3f}"
         pred = r["predicted_slope"] or "-"
-        verdict = "pass" if r["pass"] else ("grows (predicted)" if r["grows"] and r["matches_prediction"] else r["status"])
-        if r["grows"] and not r["matches_prediction"]:
-            verdict = "grows (NOT predicted)"
+        if r["pass"]:
+            verdict = "pass"
+        elif r["grows"] and r["predicted_slope"] is None:
+            verdict = "grows (no prediction)"
+        elif r["grows"]:
+            verdict = "grows (predicted)" if r["matches_prediction"] else "grows (NOT predicted)"
+        else:
+            verdict = r["status"]
         label = ("Δ" if r["change"] else "") + r["module"]
         lines.append(f"{r['step']:>4}  {label:<26} {r['kind'] or '-':<7} {fitted:>8} {pred:>9}  {verdict}")
     return "\n".join(lines)
 
 
-# ---- the generic check ---------------------------------------------------------------------------
+# ---- one model, then the report -------------------------------------------------------------------
+def _xent(f: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return torch.nn.functional.cross_entropy(f.flatten(0, -2), y.flatten())
+
+
+def measure_model(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, steps: int, optimizer: str = "sgd", lr: float = 0.1,
+    adam_c: Sequence[Any] | None = None, loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+) -> dict[str, Any]:
+    """One parametrized model trained ``steps`` steps on ``(x, y)``: RMS of every module's output and change.
+
+    Returns a JSON-ready point: ``names`` (modules, then their changes), ``kinds``, ``sizes`` (one row per
+    step, None where not finite), ``divergence`` (``{"step", "layer"}`` or None), ``parametrization``, ``tied``.
+    """
+    roles = Roles.from_dict(record_of(model)["roles"])
+    kinds = module_kinds(model, roles)
+    quantities = {_quantity(k): k for k in kinds}
+    opt_kw: dict[str, Any] = {} if optimizer == "sgd" or adam_c is None else {"adam_c": adam_c}
+    opt = make_optimizer(model, optimizer, lr, **opt_kw)
+    sizes, div = measure(model, x, y, opt, steps, loss or _xent, quantities)
+    return {
+        "names": list(quantities) + ["d" + q for q in quantities],
+        "kinds": kinds,
+        "sizes": [[float(v) if np.isfinite(v) else None for v in row] for row in sizes],
+        "divergence": None if div is None else {"step": int(div[0]), "layer": div[1]},
+        "parametrization": parametrization_of(model).as_dict(),
+        "tied": bool(roles.of("tied")),
+    }
+
+
+def assemble(
+    points: Sequence[dict[str, Any]], *, steps: int, optimizer: str = "sgd", lr: float = 0.1,
+    adam_c: Sequence[Any] | None = None, phi: str = "gelu", base_tolerance: float = BASE_TOLERANCE,
+    config: Mapping[str, Any] | None = None,
+) -> ModelCoordCheck:
+    """The report from points (each with ``width`` and ``seed`` added; every width x seed once)."""
+    widths = sorted({int(pt["width"]) for pt in points})
+    seeds = sorted({int(pt["seed"]) for pt in points})
+    if len(widths) < 2:
+        raise UserError(f"need points at >= 2 widths to fit a slope, got {widths}")
+    first = points[0]
+    names, kinds = first["names"], first["kinds"]
+    d = first["parametrization"]
+    p = Parametrization(a=tuple(d["a"]), b=tuple(d["b"]), c=d["c"], sigma=tuple(d["sigma"]), name=d["name"])
+    sizes = np.full((len(widths), len(seeds), steps + 1, len(names)), np.nan)
+    divergences = []
+    for pt in points:
+        i, j = widths.index(int(pt["width"])), seeds.index(int(pt["seed"]))
+        sizes[i, j] = np.array([[np.nan if v is None else v for v in row] for row in pt["sizes"]], dtype=float)
+        if pt["divergence"] is not None:
+            divergences.append(Divergence(int(pt["width"]), int(pt["seed"]), pt["divergence"]["step"], pt["divergence"]["layer"]))
+    rates = None if adam_c is None else tuple(to_fraction(v) for v in adam_c)
+    predicted = module_predictions(p, kinds, steps, optimizer, rates, phi, first["tied"])
+    cc = CoordCheck(
+        parametrization=p, widths=widths, seeds=seeds, steps=steps, optimizer=optimizer, lr=lr, sizes=sizes,
+        names=names, predicted=predicted, divergences=divergences, config=dict(config or {}), base_tolerance=base_tolerance,
+    )
+    return ModelCoordCheck(cc, kinds, p.name or "abc")
+
+
 def check_model(
     build: Callable[[int, int], nn.Module],
     widths: Sequence[int],
@@ -195,51 +266,25 @@ def check_model(
     config: Mapping[str, Any] | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> ModelCoordCheck:
-    """Coordinate check of ``build(width, seed)`` (a parametrized model) trained on ``data(seed)``.
+    """Coordinate check of any model: ``build(width, seed)`` (parametrized) trained on ``data(seed)``.
 
     ``loss(output, target)`` defaults to cross-entropy over the last dim (any leading dims).
     """
     widths = [int(w) for w in widths]
     if len(widths) < 2 or any(b <= a for a, b in zip(widths, widths[1:], strict=False)):
-        raise UserError(f"need at least 2 increasing widths, got {widths}; e.g. widths=[32, 64, 128, 256]")
+        raise UserError(f"need at least 2 increasing `widths`, got {widths}; e.g. 32, 64, 128, 256")
     check_int(steps, "steps")
     check_int(seeds, "seeds")
-    lossf = loss or (lambda f, y: torch.nn.functional.cross_entropy(f.flatten(0, -2), y.flatten()))
-    kinds: dict[str, str] | None = None
-    names: list[str] = []
-    sizes = np.array([])
-    divergences: list[Divergence] = []
-    p = None
-    tied = False
-    seed_list = [seed + s for s in range(seeds)]
-    for si, s in enumerate(seed_list):
+    points = []
+    for s in range(seed, seed + seeds):
         x, y = data(s)
-        for wi, n in enumerate(widths):
+        for n in widths:
             if progress:
                 progress(f"seed {s} width {n}")
-            model = build(n, s)
-            if kinds is None:
-                roles = Roles.from_dict(record_of(model)["roles"])
-                kinds = module_kinds(model, roles)
-                tied = bool(roles.of("tied"))
-                p = parametrization_of(model)
-                qs = [_quantity(k) for k in kinds]
-                names = qs + ["d" + q for q in qs]
-                sizes = np.full((len(widths), seeds, steps + 1, len(names)), np.nan)
-            opt_kw: dict[str, Any] = {} if optimizer == "sgd" or adam_c is None else {"adam_c": adam_c}
-            opt = make_optimizer(model, optimizer, lr, **opt_kw)
-            got, div = measure(model, x, y, opt, steps, lossf, {_quantity(k): k for k in kinds})
-            sizes[wi, si] = got
-            if div is not None:
-                divergences.append(Divergence(n, s, div[0], div[1]))
-    assert p is not None and kinds is not None
-    rates = None if adam_c is None else tuple(to_fraction(v) for v in adam_c)
-    predicted = module_predictions(p, kinds, steps, optimizer, rates, phi, tied)
-    cc = CoordCheck(
-        parametrization=p, widths=widths, seeds=seed_list, steps=steps, optimizer=optimizer, lr=lr, sizes=sizes,
-        names=names, predicted=predicted, divergences=divergences, config=dict(config or {}), base_tolerance=base_tolerance,
-    )
-    return ModelCoordCheck(cc, kinds, p.name or "abc")
+            pt = measure_model(build(n, s), x, y, steps=steps, optimizer=optimizer, lr=lr, adam_c=adam_c, loss=loss)
+            points.append(pt | {"width": n, "seed": s})
+    return assemble(points, steps=steps, optimizer=optimizer, lr=lr, adam_c=adam_c, phi=phi,
+                    base_tolerance=base_tolerance, config=config)
 
 
 # ---- the GPT's check -------------------------------------------------------------------------------
@@ -272,7 +317,7 @@ class GPTCoordCheckConfig:
             raise UserError(f"unknown optimizer {self.optimizer!r}; choose sgd or adam")
         for w in widths:
             if w % self.n_head:
-                raise UserError(f"width {w} is not a multiple of n_head {self.n_head}; pick widths divisible by it")
+                raise UserError(f"width {w} is not a multiple of the number of heads ({self.n_head}); pick `widths` divisible by it")
         for what in ("steps", "seeds", "n_layer", "n_head", "block_size", "batch"):
             check_int(getattr(self, what), what)
 
@@ -293,25 +338,28 @@ class GPTCoordCheckConfig:
         return d
 
 
-def gpt_coordcheck(config: GPTCoordCheckConfig, progress: Callable[[str], None] | None = None, threads: int | None = 1) -> ModelCoordCheck:
-    """Run the GPT's coordinate check (see :class:`GPTCoordCheckConfig`)."""
+def gpt_point(config: GPTCoordCheckConfig, width: int, seed: int) -> dict[str, Any]:
+    """One width x seed of the GPT's check: a JSON-ready point (see :func:`measure_model`)."""
     from infwidth.anymodel.train import batches, char_corpus
 
-    tokens = char_corpus(200_000)
+    x, y = batches(char_corpus(200_000), config.batch, config.block_size, torch.Generator().manual_seed(20_000 + seed))
+    model = build_gpt(config.model_config(width), config.preset, seed=seed, device=config.device, c=config.c, s=config.s)
+    pt = measure_model(model, x.to(config.device), y.to(config.device), steps=config.steps, optimizer=config.optimizer,
+                       lr=config.rate, adam_c=config.adam_c)
+    return pt | {"width": int(width), "seed": int(seed)}
 
-    def data(s: int) -> tuple[torch.Tensor, torch.Tensor]:
-        x, y = batches(tokens, config.batch, config.block_size, torch.Generator().manual_seed(20_000 + s))
-        return x.to(config.device), y.to(config.device)
 
-    def build(n: int, s: int) -> nn.Module:
-        return build_gpt(config.model_config(n), config.preset, seed=s, device=config.device, c=config.c, s=config.s)
-
+def gpt_coordcheck(config: GPTCoordCheckConfig, progress: Callable[[str], None] | None = None, threads: int | None = 1) -> ModelCoordCheck:
+    """The harness: :func:`gpt_point` for every seed and width, then the report."""
+    points = []
     with torch_threads(threads):
-        return check_model(
-            build, config.widths, data, steps=config.steps, seeds=config.seeds, seed=config.seed,
-            optimizer=config.optimizer, lr=config.rate, adam_c=config.adam_c, base_tolerance=config.base_tolerance,
-            config=config.as_dict(), progress=progress,
-        )
+        for s in range(config.seed, config.seed + config.seeds):
+            for n in config.widths:
+                if progress:
+                    progress(f"seed {s} width {n}")
+                points.append(gpt_point(config, n, s))
+    return assemble(points, steps=config.steps, optimizer=config.optimizer, lr=config.rate, adam_c=config.adam_c,
+                    base_tolerance=config.base_tolerance, config=config.as_dict())
 
 
 def plot_model_coordcheck(mc: ModelCoordCheck, out: str | Path, prefix: str = "coordcheck") -> list[Path]:
@@ -341,9 +389,12 @@ __all__ = [
     "MODELS",
     "GPTCoordCheckConfig",
     "ModelCoordCheck",
+    "assemble",
     "check_model",
     "format_rows",
     "gpt_coordcheck",
+    "gpt_point",
+    "measure_model",
     "module_kinds",
     "module_predictions",
     "plot_model_coordcheck",

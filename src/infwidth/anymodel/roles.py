@@ -257,7 +257,7 @@ def find_roles(
             if role not in ANNOTATABLE:
                 raise UserError(f"annotation {key!r}: unknown role {role!r}; choose one of {', '.join(ANNOTATABLE)}")
     if base is None and delta is not None:
-        raise UserError("delta needs base; pass base= (the model at another width) as well")
+        raise UserError("`delta` needs `base`; pass `base` (the model at another width) as well")
     widths = None if base is None else _width_dims(model, base, model if delta is None else delta)
     if widths is None and not annotations:
         raise UserError(
@@ -279,7 +279,7 @@ def find_roles(
         if note is not None:
             role, dims = _role_from_annotation(name, note, shape, widths, fan_in)
             if fan_in is None:
-                fan_in = _annotated_fan_in(note, dims, ndim)
+                fan_in = (1,) if ndim >= 2 else ()  # unknown type: the (out, in) layout of nn.Linear
         else:
             if widths is None:
                 raise UserError(
@@ -331,11 +331,6 @@ def _role_from_annotation(
     if role in ("input", "embedding"):
         return role, fo[:1]
     return role, fi[:1]  # output
-
-
-def _annotated_fan_in(role: str, dims: tuple[int, ...], ndim: int) -> tuple[int, ...]:
-    """Fan-in dims of an annotated tensor of unknown type: ``(out, in)`` layout like ``nn.Linear``."""
-    return (1,) if ndim >= 2 else ()
 
 
 def _tensor_role(

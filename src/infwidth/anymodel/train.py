@@ -66,7 +66,7 @@ class TrainConfig:
     adam_c: tuple[str, ...] | None = None
     n_chars: int = 1_000_000
     eval_batches: int = 4
-    device: str = "cpu"
+    device: str = "auto"
 
     def __post_init__(self) -> None:
         if not isinstance(self.model, GPTConfig):
