@@ -115,7 +115,8 @@ def wall_by_point(path: Path) -> None:
     from infwidth.sweeps import read_points, read_sweep
 
     sweep = read_sweep(path)
-    records = read_points(path)
+    keys = {p.key for p in sweep.points()}
+    records = {k: r for k, r in read_points(path).items() if k in keys}  # not points of an earlier grid
     by: dict[tuple, list[float]] = defaultdict(list)
     for r in records.values():
         by[(r["axes"].get("param", ""), r["axes"].get("width"))].append(r.get("seconds") or 0.0)
