@@ -13,6 +13,7 @@ from infwidth.experiments.word2vec.models import (
     CBOWModel,
     build_model,
     cbow_update,
+    cbow_update_unfused,
     initial_embeddings,
     parse_model_spec,
     reference_update,
@@ -208,3 +209,53 @@ def test_model_specs():
     assert parse_model_spec("limit") == ("limit", None)
     assert parse_model_spec("ntk") == ("ntk", None)
     assert parse_model_spec("ntk:64") == ("ntk", 64)
+
+
+def _unfused_mats(E, Out, train_emb=True):
+    return {"emb": torch.tensor(E), "out": torch.tensor(Out), "emb_scale": torch.ones(len(E), dtype=F64),
+            "out_scale": torch.ones(len(E), dtype=F64), "train_emb": train_emb}
+
+
+@pytest.mark.parametrize("block", [3, 7, 64])
+@pytest.mark.parametrize("train_emb", [True, False])
+def test_blocked_step_equals_the_unfused_step_with_repeated_rows(block, train_emb):
+    """The blocked, fused step equals the previous (unfused, row-major) step to 1e-12 in float64 on
+    random batches where rows repeat inside a batch (a small vocabulary: contexts repeat words,
+    negatives repeat and hit their targets), over several steps with weight decay, at column
+    blocks that divide the width, do not divide it, and exceed it."""
+    rng = np.random.default_rng(11)
+    V, n = 23, 17
+    E, Out = rng.normal(size=(V, n)) / 4, rng.normal(size=(V, n)) / 4
+    model = CBOWModel.from_matrices(torch.tensor(E), torch.tensor(Out), "mup", train_emb, block=block)
+    mats = _unfused_mats(E, Out, train_emb)
+    repeats = 0
+    for _ in range(6):
+        ctx, mask, tgt, neg = _random_batch(rng, V, B=9, C=6, K=7)
+        repeats += int(len(torch.unique(neg)) < neg.numel()) + int(bool((neg == tgt[:, None]).any()))
+        l1, b1 = cbow_update(model, ctx, mask, tgt, neg, lr=0.2, weight_decay=0.05)
+        l2, b2 = cbow_update_unfused(mats, ctx, mask, tgt, neg, lr=0.2, weight_decay=0.05)
+        assert b1 == b2 and abs(l1 - l2) < 1e-10 * max(1.0, abs(l2))
+    assert repeats >= 6  # the batches really share rows
+    np.testing.assert_allclose(model.embeddings().numpy(), (mats["emb"] * mats["emb_scale"][:, None]).numpy(),
+                               rtol=0, atol=1e-12)
+    np.testing.assert_allclose(model.output_vectors().numpy(), (mats["out"] * mats["out_scale"][:, None]).numpy(),
+                               rtol=0, atol=1e-12)
+    assert not torch.equal(model.output_vectors(), torch.tensor(Out))  # it trained
+
+
+def test_blocked_limit_keeps_padding_zero_and_matches_unfused():
+    """The limit built straight into blocks (identity, V not a multiple of the block) trains like
+    the unfused step on explicit I and 0, and its padding columns stay exactly 0."""
+    rng = np.random.default_rng(12)
+    V = 30
+    model = build_model("limit", V, dtype=F64, block=8)
+    assert model.emb_store.shape == (4, V, 8)
+    mats = _unfused_mats(np.eye(V), np.zeros((V, V)))
+    for _ in range(5):
+        batch = _random_batch(rng, V, B=12, C=6, K=9)
+        cbow_update(model, *batch, lr=0.3, weight_decay=0.01)
+        cbow_update_unfused(mats, *batch, lr=0.3, weight_decay=0.01)
+    np.testing.assert_allclose(model.embeddings().numpy(), (mats["emb"] * mats["emb_scale"][:, None]).numpy(),
+                               atol=1e-12)
+    assert torch.count_nonzero(model.emb_store[-1, :, V - 24:]) == 0
+    assert torch.count_nonzero(model.out_store[-1, :, V - 24:]) == 0

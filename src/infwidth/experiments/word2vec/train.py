@@ -163,7 +163,7 @@ def train_model(
     """
     from tqdm.auto import tqdm
 
-    device = model.emb_rows.device
+    device = model.device
     N = len(data.ids)
     total_words = cfg.epochs * N
     pos_state = {"epoch": 0, "batch": 0, "loss_sum": 0.0, "targets": 0, "seconds": 0.0}
@@ -203,6 +203,7 @@ def train_model(
                 torch.from_numpy(neg).to(device),
                 lr,
                 cfg.weight_decay,
+                rounding_seed=int(rng.integers(0, 2**63)),
             )
             pos_state["loss_sum"] += loss
             pos_state["targets"] += used
@@ -359,7 +360,7 @@ def _run(cfg, out, data_dir, questions, resume, overwrite, memory_limit, device,
             desc=spec,
         )
         session_batches += stats.pop("batches_this_session")
-        model.out_rows = torch.empty(0)  # free the output vectors: peak memory stays two matrices
+        model.free_outputs()  # free the output vectors: peak memory stays two matrices
         emb = model.embeddings()
         del model
         stats["embedding_movement"] = embedding_movement(emb, spec, cfg.seed)
