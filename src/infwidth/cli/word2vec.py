@@ -53,6 +53,8 @@ def train(
     batch_size: str = typer.Option("", "--batch-size", help="Target words per vectorized step (1 = word2vec's order)."),
     lr: str = typer.Option("", "--lr", help="Initial learning rate (decays linearly to 1e-4 of it)."),
     seed: str = typer.Option("", "--seed"),
+    storage: str = typer.Option("", "--storage", help="Stored matrices: float32 (default) or bfloat16 "
+                                "(half the memory; float32 arithmetic, stochastic rounding)."),
     memory_limit: str = typer.Option("", "--memory-limit", help="Refuse models needing more, e.g. 8GB (default: total RAM)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a different run in --out."),
@@ -78,6 +80,7 @@ def train(
         "batch_size": _int("--batch-size", batch_size),
         "lr": _float("--lr", lr),
         "seed": _int("--seed", seed),
+        "storage": storage or None,
     }
     cfg = cfg.with_(**changes)
     if max_chars:

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from infwidth.device import torch_threads
+from infwidth.errors import UserError
 from infwidth.experiments.word2vec.config import TrainConfig, check_memory, validate
 from infwidth.experiments.word2vec.models import (
     CBOWModel,
@@ -143,6 +144,22 @@ def learning_rate(cfg: TrainConfig, words_done: int, total_words: int) -> float:
     return cfg.lr * max(frac, cfg.min_lr_fraction)
 
 
+def check_storage(storage: torch.dtype, device: torch.device) -> None:
+    """Refuse 16-bit storage on a device without bfloat16 support (one line, before anything is written)."""
+    if storage != torch.bfloat16:
+        return
+    ok = True
+    if device.type == "cuda":
+        ok = torch.cuda.is_bf16_supported(including_emulation=False)
+    elif device.type != "cpu":
+        try:
+            (torch.ones(2, dtype=torch.bfloat16, device=device) * 2).sum().item()
+        except (RuntimeError, TypeError):
+            ok = False
+    if not ok:
+        raise UserError(f"device {device} cannot store bfloat16; use --storage float32 or another --device")
+
+
 def train_model(
     model: CBOWModel,
     data: CorpusData,
@@ -247,12 +264,14 @@ def embedding_movement(emb: torch.Tensor, spec: str, seed: int) -> float:
     """||E_T - E_0||_F / ||E_0||_F: how far the embeddings (the learned features) moved.
     For identity starts it is computed without allocating a second V x V matrix."""
     _, width = parse_model_spec(spec)
-    if width is None:  # E_0 = I: ||E - I||^2 = ||E||^2 - 2 tr(E) + V
+    if width is None:  # E_0 = I: ||E - I||^2 = ||E||^2 - 2 tr(E) + V, summed in row chunks
         V = emb.shape[0]
-        sq = float(emb.double().pow(2).sum() - 2 * emb.diagonal().double().sum() + V)
+        sq = sum(float(emb[i : i + 1024].double().pow(2).sum()) for i in range(0, V, 1024))
+        sq += -2 * float(emb.diagonal().double().sum()) + V
         return max(sq, 0.0) ** 0.5 / V**0.5
-    e0 = initial_embeddings(spec, emb.shape[0], seed=seed, dtype=emb.dtype).to(emb.device)
-    return float(torch.linalg.norm(emb - e0) / torch.linalg.norm(e0))
+    dt = emb.dtype if emb.dtype in (torch.float32, torch.float64) else torch.float32  # bf16: drawn in float32
+    e0 = initial_embeddings(spec, emb.shape[0], seed=seed, dtype=dt).to(emb.device)
+    return float(torch.linalg.norm(emb.to(dt) - e0) / torch.linalg.norm(e0))
 
 
 def evaluate_embeddings(emb: torch.Tensor, words: list[str], questions: Any) -> dict:
@@ -322,10 +341,12 @@ def _run(cfg, out, data_dir, questions, resume, overwrite, memory_limit, device,
         questions = questions_source(cfg, data_dir)
     log(f"corpus: {len(data.ids):,} tokens in vocabulary, V = {data.vocab_size:,}")
     dtype = getattr(torch, cfg.dtype)
-    need = check_memory(cfg.models, data.vocab_size, data.counts, memory_limit, dtype.itemsize)
+    storage = getattr(torch, cfg.storage) if cfg.storage != "float32" else dtype
+    need = check_memory(cfg.models, data.vocab_size, data.counts, memory_limit, cfg.storage_bytes)
+    dev = resolve_device(device)
+    check_storage(storage, dev)
     if not (out / RUN_FILE).exists():
         out, resuming = prepare_out_dir(out, config, resume=resume, overwrite=overwrite)
-    dev = resolve_device(device)
     results: dict[str, dict] = {}
     session_batches = 0  # for stop_after_batches (tests): counted across models
     for spec in cfg.models:
@@ -346,7 +367,7 @@ def _run(cfg, out, data_dir, questions, resume, overwrite, memory_limit, device,
             log(f"{spec}: resuming at epoch {state['epoch']}, batch {state['batch']}")
         else:
             log(f"{spec}: width {model_width(spec, data.vocab_size):,}, about {need[spec] / 1e9:.2f} GB")
-            model = build_model(spec, data.vocab_size, seed=cfg.seed, device=dev, dtype=dtype)
+            model = build_model(spec, data.vocab_size, seed=cfg.seed, device=dev, dtype=dtype, storage=storage)
         stats = train_model(
             model,
             data,
@@ -361,7 +382,7 @@ def _run(cfg, out, data_dir, questions, resume, overwrite, memory_limit, device,
         )
         session_batches += stats.pop("batches_this_session")
         model.free_outputs()  # free the output vectors: peak memory stays two matrices
-        emb = model.embeddings()
+        emb = model.embeddings(storage)  # 16-bit storage stays 16-bit (the evaluation widens it in chunks)
         del model
         stats["embedding_movement"] = embedding_movement(emb, spec, cfg.seed)
         atomic_torch_save({"words": data.words, "emb": emb.cpu(), "spec": spec}, mdir / VECTORS)
