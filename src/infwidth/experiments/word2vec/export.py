@@ -16,7 +16,6 @@ import numpy as np
 from infwidth.errors import UserError
 from infwidth.runs import atomic_file
 
-
 EXPORT_FORMATS = ("word2vec", "word2vec-binary", "npy")
 
 

@@ -12,6 +12,7 @@ parameters and the position to resume bit-for-bit.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -160,6 +161,60 @@ def check_storage(storage: torch.dtype, device: torch.device) -> None:
         raise UserError(f"device {device} cannot store bfloat16; use --storage float32 or another --device")
 
 
+class RunProgress:
+    """One progress view for a whole run: words done of the run's total (every model's epochs),
+    the current model ("model k/m"), and an ETA for the whole run from the words/s averaged over
+    the last several minutes (an exponential average with a 5-minute time constant), so it does
+    not swing with the machine's load. A tqdm bar on a terminal; off a terminal (output to a file)
+    the bar is off and :meth:`summary` lines are logged per epoch instead of a flood of updates."""
+
+    TAU = 300.0
+
+    def __init__(self, total: int, enabled: bool = True, start: int = 0):
+        from tqdm.auto import tqdm
+
+        self.total, self.n = total, start
+        self._rate, self._t, self._n = None, time.perf_counter(), start
+        self._bar = tqdm(total=total, initial=start, unit="w", unit_scale=True, leave=False, smoothing=0,
+                         mininterval=1.0, disable=None if enabled else True,
+                         bar_format="{desc} {percentage:3.0f}% {n_fmt}/{total_fmt} words [{elapsed}{postfix}]")
+
+    def set_model(self, text: str) -> None:
+        self._bar.set_description_str(text, refresh=False)
+
+    def moveto(self, n: int) -> None:
+        now = time.perf_counter()
+        dt = now - self._t
+        if dt >= 2.0 or self._rate is None and dt >= 0.5:  # update the averaged rate every ~2 s
+            rate = (n - self._n) / dt
+            if rate >= 0:
+                a = 1.0 if self._rate is None else 1.0 - math.exp(-dt / self.TAU)
+                self._rate = rate if self._rate is None else (1 - a) * self._rate + a * rate
+            self._t, self._n = now, n
+        self._bar.update(n - self.n)
+        self.n = n
+
+    def eta_seconds(self) -> float | None:
+        return (self.total - self.n) / self._rate if self._rate else None
+
+    def summary(self) -> str:
+        eta = self.eta_seconds()
+        left = "ETA for the run unknown" if eta is None else f"about {_hms(eta)} left for the run"
+        return f"{self.n:,} of {self.total:,} words ({100 * self.n / max(self.total, 1):.1f}%), {left}"
+
+    def postfix(self, text: str) -> None:
+        eta = self.eta_seconds()
+        self._bar.set_postfix_str(f"{text}, run ETA {'?' if eta is None else _hms(eta)}", refresh=False)
+
+    def close(self) -> None:
+        self._bar.close()
+
+
+def _hms(seconds: float) -> str:
+    s = int(seconds)
+    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
+
+
 def train_model(
     model: CBOWModel,
     data: CorpusData,
@@ -172,13 +227,16 @@ def train_model(
     stop_after_batches: int | None = None,
     progress: bool = True,
     desc: str = "",
+    bar: Any = None,
+    log=None,
 ) -> dict:
     """Train ``model`` for ``cfg.epochs`` epochs; returns stats (loss, updates, words/s).
 
     ``state`` is a loaded checkpoint to resume from. Checkpoints go to ``ckpt_path`` after every
-    epoch, every ``checkpoint_seconds`` and (tests) every ``checkpoint_every_batches``.
+    epoch, every ``checkpoint_seconds`` and (tests) every ``checkpoint_every_batches``. ``bar`` is a
+    run-wide progress bar (see :class:`RunProgress`) to advance instead of a bar of its own;
+    ``log`` gets one line per finished epoch.
     """
-    from tqdm.auto import tqdm
 
     device = model.device
     N = len(data.ids)
@@ -197,15 +255,17 @@ def train_model(
         pos_state.update(epoch=epoch, batch=batch, seconds=seconds0 + time.perf_counter() - t_start)
         atomic_torch_save({"model": model.state(), **pos_state}, ckpt_path)
 
-    bar = tqdm(total=total_words, unit="w", unit_scale=True, disable=not progress, desc=desc, leave=False)
+    own_bar = bar is None
+    if own_bar:
+        bar = RunProgress(total_words, progress)
+    base = bar.n  # the run's words before this model
     start_epoch = pos_state["epoch"]
     window_loss, window_n = 0.0, 0
     for epoch in range(start_epoch, cfg.epochs):
         kept, kept_pos = epoch_stream(data, cfg.seed, epoch)
         n_batches = (len(kept) + cfg.batch_size - 1) // cfg.batch_size
         first = pos_state["batch"] if epoch == start_epoch else 0
-        bar.n = epoch * N + (int(kept_pos[first * cfg.batch_size]) if first < n_batches else N)
-        bar.refresh()
+        bar.moveto(base + epoch * N + (int(kept_pos[first * cfg.batch_size]) if first < n_batches else N))
         for b in range(first, n_batches):
             lo, hi = b * cfg.batch_size, min(len(kept), (b + 1) * cfg.batch_size)
             words_done = epoch * N + int(kept_pos[lo])
@@ -228,9 +288,9 @@ def train_model(
             window_n += used
             done_batches += 1
             next_words = epoch * N + (int(kept_pos[hi]) if hi < len(kept) else N)
-            bar.update(next_words - bar.n)
+            bar.moveto(base + next_words)
             if window_n >= 20000 or b == n_batches - 1:
-                bar.set_postfix(loss=f"{window_loss / max(window_n, 1):.3f}", lr=f"{lr:.4f}", refresh=False)
+                bar.postfix(f"{desc} loss {window_loss / max(window_n, 1):.3f} lr {lr:.4f}")
                 window_loss, window_n = 0.0, 0
             if stop_after_batches is not None and done_batches >= stop_after_batches:
                 bar.close()
@@ -244,7 +304,10 @@ def train_model(
                 t_ckpt = time.perf_counter()
         checkpoint(epoch + 1, 0)
         t_ckpt = time.perf_counter()
-    bar.close()
+        if log is not None:
+            log(f"{desc}: epoch {epoch + 1}/{cfg.epochs} done; {bar.summary()}")
+    if own_bar:
+        bar.close()
     seconds = seconds0 + time.perf_counter() - t_start
     return {
         "loss": pos_state["loss_sum"] / max(pos_state["targets"], 1),
@@ -254,6 +317,16 @@ def train_model(
         "words_per_second": total_words / seconds if seconds > 0 else float("nan"),
         "batches_this_session": done_batches,
     }
+
+
+def _percent(acc: float | None) -> str:
+    return "n/a" if acc is None else f"{100 * acc:.2f}%"
+
+
+def _tty() -> bool:
+    import sys
+
+    return sys.stderr.isatty()
 
 
 def model_dir_name(spec: str) -> str:
@@ -336,6 +409,10 @@ def _run(cfg, out, data_dir, questions, resume, overwrite, memory_limit, device,
         out, resuming = prepare_out_dir(out, config, resume=resume, overwrite=overwrite)
     elif resume:
         prepare_out_dir(out, config, resume=True)
+    if corpus is None:
+        chars = "all" if cfg.max_chars is None else f"the first {cfg.max_chars:,}"
+        log(f"reading the corpus ({chars} characters of {cfg.corpus}, min-count {cfg.min_count}); "
+            "this takes about a minute per 1e8 characters")
     data = corpus if corpus is not None else prepare_data(cfg, data_dir)
     if questions is None:
         questions = questions_source(cfg, data_dir)
@@ -349,7 +426,11 @@ def _run(cfg, out, data_dir, questions, resume, overwrite, memory_limit, device,
         out, resuming = prepare_out_dir(out, config, resume=resume, overwrite=overwrite)
     results: dict[str, dict] = {}
     session_batches = 0  # for stop_after_batches (tests): counted across models
-    for spec in cfg.models:
+    per_model = cfg.epochs * len(data.ids)
+    bar = RunProgress(per_model * len(cfg.models), progress)
+    for k, spec in enumerate(cfg.models):
+        bar.moveto(k * per_model)
+        bar.set_model(f"model {k + 1}/{len(cfg.models)} {spec}")
         mdir = out / model_dir_name(spec)
         mdir.mkdir(parents=True, exist_ok=True)
         if not resuming:
@@ -357,7 +438,7 @@ def _run(cfg, out, data_dir, questions, resume, overwrite, memory_limit, device,
                 (mdir / name).unlink(missing_ok=True)  # left by the run --overwrite replaces
         done = _load_result(mdir / RESULT) if resuming else None
         if done is not None and (mdir / VECTORS).exists():
-            log(f"{spec}: finished earlier, accuracy {done.get('analogy', {}).get('accuracy', 'n/a')}")
+            log(f"{spec}: finished earlier, analogy accuracy {_percent(done.get('analogy', {}).get('accuracy'))}")
             results[spec] = done
             continue
         state = None
@@ -378,7 +459,9 @@ def _run(cfg, out, data_dir, questions, resume, overwrite, memory_limit, device,
             checkpoint_every_batches=checkpoint_every_batches,
             stop_after_batches=None if stop_after_batches is None else stop_after_batches - session_batches,
             progress=progress,
-            desc=spec,
+            desc=f"model {k + 1}/{len(cfg.models)} {spec}",
+            bar=bar,
+            log=None if progress and _tty() else log,
         )
         session_batches += stats.pop("batches_this_session")
         model.free_outputs()  # free the output vectors: peak memory stays two matrices
@@ -393,9 +476,10 @@ def _run(cfg, out, data_dir, questions, resume, overwrite, memory_limit, device,
         (mdir / CHECKPOINT).unlink(missing_ok=True)
         acc = stats["analogy"].get("accuracy")
         log(f"{spec}: loss {stats['loss']:.4f}, {stats['updates']:,} updates, "
-            f"{stats['words_per_second']:,.0f} words/s, analogy accuracy {acc}")
+            f"{stats['words_per_second']:,.0f} words/s, analogy accuracy {_percent(acc)}")
         results[spec] = stats
         del emb
+    bar.close()
     write_run_record(out, config, results={"models": results, "vocab_size": data.vocab_size,
                                            "tokens": len(data.ids)})
     return results
