@@ -131,20 +131,20 @@ def prepare_out_dir(
         try:
             old = json.loads(record.read_text())
         except (OSError, json.JSONDecodeError) as exc:
-            raise UserError(f"{record} is unreadable ({exc}); pass --overwrite to start afresh") from None
+            raise UserError(f"{record} is unreadable ({exc}); pass `overwrite=True` to start afresh") from None
         same = old.get("config") == config
         if resume and same:
             return out, True
         if resume and not same:
             raise UserError(
-                f"{out} holds a run with a different config; use another --out, or --overwrite to replace it"
+                f"{out} holds a run with a different config; use another `out`, or `overwrite=True` to replace it"
             )
         if not overwrite:
             raise UserError(
-                f"{out} already holds a run; pass --resume to continue it or --overwrite to replace it"
+                f"{out} already holds a run; pass `resume=True` to continue it or `overwrite=True` to replace it"
             )
     elif resume:
-        raise UserError(f"nothing to resume in {out} (no {RUN_FILE}); drop --resume to start a new run")
+        raise UserError(f"nothing to resume in {out} (no {RUN_FILE}); drop `resume` to start a new run")
     out.mkdir(parents=True, exist_ok=True)
     write_run_record(out, config, status="running")
     return out, False

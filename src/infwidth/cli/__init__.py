@@ -21,7 +21,11 @@ for _name in COMMAND_MODULES:
         importlib.import_module(f"infwidth.cli.{_name}")
 
 
-def _fail(message: str) -> int:
+def _fail(message: str, command: tuple[str, ...] | None = None) -> int:
+    if command is not None:
+        from infwidth.cli._flags import to_flags
+
+        message = to_flags(message, command)
     print(f"infwidth: error: {message}", file=sys.stderr)
     return 2
 
@@ -33,8 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else list(argv)
     try:
         result = app(args=args, prog_name="infwidth", standalone_mode=False)
-    except UserError as exc:
-        return _fail(str(exc).splitlines()[0] if str(exc) else "invalid input")
+    except UserError as exc:  # the library names its parameters; _fail writes them as this command's flags
+        command = tuple(a for a in args if not a.startswith("-"))[:2]
+        return _fail(str(exc).splitlines()[0] if str(exc) else "invalid input", command or ("",))
     except TyperException as exc:
         if type(exc).__name__ == "NoArgsIsHelpError":
             exc.show()  # type: ignore[attr-defined]

@@ -45,14 +45,11 @@ def train_cmd(
     device: str = typer.Option("auto", "--device", help="torch device: auto, cpu, cuda, ..."),
 ) -> None:
     """Meta-train one model, keep the best meta-val checkpoint, report meta-test accuracy (95% CI)."""
-    from infwidth.errors import UserError
     from infwidth.experiments.maml.config import make_config
     from infwidth.experiments.maml.experiment import train
     from infwidth.experiments.maml.models import parse_width
 
-    if model != "mup" and width is not None:
-        raise UserError(f"the {model} baseline is an infinite-width kernel; drop --width")
-    w = parse_width(width or "limit") if model == "mup" else None
+    w = parse_width(width or "limit") if model == "mup" else width  # make_config refuses a width for a kernel
     cfg = make_config(model, w, profile, meta_lr=meta_lr, sigma_u=sigma_u, sigma_v=sigma_v, alpha=alpha,
                       sigma_b=sigma_b, epochs=epochs, batches=batches, val_batches=val_batches,
                       test_batches=test_batches, meta_batch=meta_batch, ways=ways, shots=shots, queries=queries,

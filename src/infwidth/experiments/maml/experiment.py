@@ -66,7 +66,7 @@ def read_config(run: Path) -> MamlConfig:
         return MamlConfig(**json.loads(record.read_text())["config"])
     except (ValueError, KeyError, TypeError) as exc:  # bad JSON, another experiment's run, a bad config
         raise UserError(f"{record} is not the run.json of an 'infwidth maml train' run ({exc}); "
-                        "pass the --out directory of a maml run") from None
+                        "pass the `out` directory of a maml run") from None
 
 
 def train(
@@ -159,11 +159,11 @@ def reevaluate(
     from infwidth.runs import atomic_write_json
 
     if steps is not None:
-        check_int(steps, "--test-steps", minimum=0)
+        check_int(steps, "`steps`", minimum=0)
     if batches is not None:
-        check_int(batches, "--test-batches")
+        check_int(batches, "`batches`")
     if not (out / "run.json").is_file():
-        raise UserError(f"{out} holds no run (no run.json); pass the --out directory of 'infwidth maml train'")
+        raise UserError(f"{out} holds no run (no run.json); pass the `out` directory of 'infwidth maml train'")
     cfg = read_config(out)
     pool = None
     if _needs_training(cfg):
@@ -198,7 +198,7 @@ def summarize(runs: Sequence[Path], steps: int | None = None) -> list[dict[str, 
         accs = Path(run) / (TEST_FILE if steps is None else f"test_accuracies_steps{steps}.npy")
         if not record.is_file() or not accs.is_file():
             raise UserError(f"{run} is not a finished maml run (run.json / {accs.name} missing); finish it "
-                            "first (or re-evaluate it with --test-steps)")
+                            "first (or re-evaluate it with `steps`)")
         cfg = read_config(run)
         g = groups.setdefault(cfg.label, {"label": cfg.label, "model": cfg.model, "width": cfg.width, "accs": [],
                                           "seeds": []})

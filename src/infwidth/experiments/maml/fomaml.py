@@ -1,4 +1,4 @@
-"""First-order MAML for any ``nn.Module`` (SPEC section 6), plus the meta-train loop with checkpoints.
+"""First-order MAML for any ``nn.Module`` (Tensor Programs IV's MAML experiment), plus the meta-train loop with checkpoints.
 
 Inner loop: ``steps`` plain SGD steps of size ``step_size`` on the support cross-entropy, computed
 with ``torch.func.functional_call`` so the module itself is never modified. Outer loop (first
