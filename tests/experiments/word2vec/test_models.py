@@ -303,3 +303,15 @@ def test_bfloat16_storage_tracks_float32_over_many_small_updates():
     assert abs(dplain - d32) > 0.5 * abs(d32), (dplain, d32)
     O32 = f32.output_vectors()
     assert float(torch.linalg.norm(sr.output_vectors() - O32)) < 0.1 * float(torch.linalg.norm(O32))
+
+
+def test_checkpoints_of_the_row_major_layout_still_load():
+    """A checkpoint written before blocked storage (``emb_rows``/``out_rows``, V x n) loads into
+    the blocked layout with the same matrices, so runs started before the change resume."""
+    rng = np.random.default_rng(14)
+    E, Out = torch.tensor(rng.normal(size=(9, 700))), torch.tensor(rng.normal(size=(9, 700)))
+    s = torch.rand(9, dtype=F64) + 0.5
+    old = {"emb_rows": E, "out_rows": Out, "kind": "mup", "train_emb": True, "emb_scale": s, "out_scale": s}
+    model = CBOWModel.from_state(old)
+    assert model.width == 700 and model.emb_store.shape[0] == 2
+    assert torch.equal(model.embeddings(), E * s[:, None]) and torch.equal(model.output_vectors(), Out * s[:, None])
