@@ -211,16 +211,22 @@ def _step_case(spec: str, vocab: int, storage: str, threads: int, batches: int, 
     cases = [tuple(torch.from_numpy(x) for x in make_batch(kept, b * B, (b + 1) * B, cfg, data.neg_cdf,
                                                            np.random.default_rng([0, b])))
              for b in range(batches + 1)]
-    model = build_model(spec, vocab, storage=getattr(torch, storage))
-    itemsize = model.storage_dtype.itemsize
-    if unfused:
-        mats = {"emb": model.embeddings(), "out": model.output_vectors(), "emb_scale": model.emb_scale.clone(),
-                "out_scale": model.out_scale.clone(), "train_emb": model.train_emb}
-        del model
+    itemsize = getattr(torch, storage).itemsize
+    if unfused:  # the previous step on row-major matrices (built directly: never two copies at once)
+        if spec == "limit":
+            emb, out = torch.eye(vocab), torch.zeros(vocab, vocab)
+        else:
+            m = build_model(spec, vocab)
+            emb, out = m.embeddings(), m.output_vectors()
+            del m
+        mats = {"emb": emb, "out": out, "emb_scale": torch.ones(vocab), "out_scale": torch.ones(vocab),
+                "train_emb": True}
 
         def step(batch, seed):
             return cbow_update_unfused(mats, *batch, 0.05, 0.001)
     else:
+        model = build_model(spec, vocab, storage=getattr(torch, storage))
+
         def step(batch, seed):
             return cbow_update(model, *batch, 0.05, 0.001, rounding_seed=seed)
     step(cases[0], 0)  # warm-up
