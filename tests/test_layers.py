@@ -14,6 +14,7 @@ LAYERS = [
     {"coordcheck", "limits"},  # two views side by side: neither imports the other
     {"studies", "anymodel"},  # anymodel: any nn.Module parametrized, classified and coordinate-checked
     {"experiments"},
+    {"sweeps"},  # harness: loops over units of work from every layer below
     {"tour"},
     {"cli", "__main__"},
 ]
