@@ -33,3 +33,31 @@ def parse_widths(text: str) -> list[int]:
     if any(w < 1 for w in widths):
         raise UserError(f"widths must be >= 1 (got {text}); pass e.g. --widths 16,64,256")
     return widths
+
+
+def parse_float(text: str, flag: str, *, minimum: float | None = None, positive: bool = False) -> float:
+    """A finite number from ``text`` (NaN and inf refused), optionally ``> 0`` or ``>= minimum``."""
+    import math
+
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        raise UserError(f"{flag} must be a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise UserError(f"{flag} must be a finite number, got {text!r}")
+    if positive and value <= 0:
+        raise UserError(f"{flag} must be a positive number, got {text!r}")
+    if minimum is not None and value < minimum:
+        raise UserError(f"{flag} must be a number >= {minimum:g}, got {text!r}")
+    return value
+
+
+
+def check_threads(threads: int | None, default: int | None) -> int | None:
+    """``--threads``: ``None`` -> ``default`` (the measured best for the kind of work), 0 -> torch's own
+    default (None), else a positive count."""
+    if threads is None:
+        return default
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
+        raise UserError(f"--threads must be an integer >= 0 (0 keeps torch's default), got {threads!r}")
+    return threads or None
