@@ -80,6 +80,7 @@ def torch_threads(threads: int | None) -> Iterator[None]:
 # for "kernel" work see docs/kernels.md ("Threads"). None would mean torch's own default.
 KERNEL_THREADS = 1
 SMALL_WORK_THREADS = 1
+MAML_THREADS = None  # torch's default: its width-n matmuls are larger
 
 
 def memory_bytes(device: torch.device | str | None = None) -> float:

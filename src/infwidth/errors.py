@@ -27,3 +27,11 @@ def check_int(value: object, what: str, minimum: int = 1) -> int:
         kind = {1: "a positive integer", 0: "a non-negative integer"}.get(minimum, f"an integer >= {minimum}")
         raise UserError(f"{what} must be {kind}, got {value!r}")
     return value
+
+
+class Diverged(UserError):
+    """Training produced a non-finite quantity. Reported with the step and the quantity (never as a result)."""
+
+    def __init__(self, quantity: str, step: str, fix: str = "lower the learning rate") -> None:
+        super().__init__(f"training diverged: {quantity} became NaN or inf at {step}; {fix}")
+        self.quantity, self.step = quantity, step

@@ -288,6 +288,28 @@ def load_torch(path: str | Path, fix: str, map_location: Any = "cpu", keys: tupl
     return obj
 
 
+def load_npy(path: str | Path, fix: str) -> Any:
+    """A real (float or integer) ``.npy`` array infwidth wrote; an empty, truncated or foreign file
+    (an ``.npz`` archive, pickled objects, complex numbers) is a one-line :class:`UserError`."""
+    import zipfile
+
+    import numpy as np
+
+    path = Path(path)
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise UserError(f"{path} is missing; {fix}") from None
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile) as exc:
+        raise UserError(f"{path} is empty, truncated or not a .npy array ({_first_line(exc)}); {fix}") from None
+    if isinstance(arr, np.lib.npyio.NpzFile):
+        arr.close()
+        raise UserError(f"{path} is an .npz archive, not a .npy array; {fix}")
+    if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
+        raise UserError(f"{path} holds {arr.dtype} values, not real numbers; {fix}")
+    return arr
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0][:160] if text else type(exc).__name__

@@ -22,11 +22,25 @@ def test_tour_rejects_unknown_section(capsys, tmp_path):
     assert "nonsense" in err and "\n" not in err
 
 
-def test_out_of_memory_is_one_line_error(capsys, tmp_path):
+def test_absurd_widths_are_refused_up_front_naming_the_option(capsys, tmp_path):
     code = main(["converge", "--model", "linear1", "--widths", "2^40,2^41", "--steps", "1", "--seeds", "1",
                  "--out", str(tmp_path / "oom")])
-    last = capsys.readouterr().err.strip().split("\r")[-1]  # after the progress bar's carriage returns
-    assert code == 2 and last.startswith("infwidth: error: out of memory") and "\n" not in last
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.startswith("infwidth: error:") and "--widths" in err and "\n" not in err
+    assert not (tmp_path / "oom").exists()
+
+
+def test_out_of_memory_names_what_to_reduce_for_the_command(capsys, tmp_path, monkeypatch):
+    import infwidth.limits.feature_learning.convergence as conv
+
+    def oom(*args, **kwargs):
+        raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(conv, "run_convergence", oom)
+    code = main(["converge", "--model", "linear1", "--widths", "16,32", "--out", str(tmp_path / "o")])
+    last = capsys.readouterr().err.strip().split("\r")[-1]
+    assert code == 2 and last == "infwidth: error: out of memory; use smaller --widths (the largest dominates) " \
+        "or a smaller --depth"
 
 
 def test_coordcheck_takes_the_shared_width_range(capsys, tmp_path):

@@ -61,3 +61,26 @@ def check_threads(threads: int | None, default: int | None) -> int | None:
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
         raise UserError(f"--threads must be an integer >= 0 (0 keeps torch's default), got {threads!r}")
     return threads or None
+
+
+def check_network_memory(
+    widths: list[int] | tuple[int, ...],
+    depth: int,
+    *,
+    d_in: int,
+    d_out: int,
+    batch: int,
+    itemsize: int,
+    copies: int,
+    advice: str,
+    device: object = None,
+) -> None:
+    """Refuse, up front, MLPs whose widest net cannot fit in memory (``copies`` of its parameters:
+    weights, initial weights, gradients, optimizer state), naming the options that shrink them."""
+    from infwidth.device import require_memory
+
+    n = max(widths)
+    params = n * (d_in + d_out) + max(depth - 1, 0) * n * n
+    activations = 4 * batch * n * depth
+    require_memory(itemsize * (copies * params + activations), f"width-{n:,} networks with {depth:,} hidden layers",
+                   advice, device)

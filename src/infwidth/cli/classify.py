@@ -22,6 +22,8 @@ import typer
 from infwidth.cli.app import app
 from infwidth.errors import UserError
 
+MAX_DEPTH = 10_000  # hidden layers; deeper requests are refused up front (they would only exhaust memory)
+
 _USAGE = (
     "give --preset NAME --depth L (NAME in sp, ntp, mfp, mup, up with --s S), "
     "or --a A1,...,A(L+1) --b B1,...,B(L+1) --c C, or --table --depth L"
@@ -36,6 +38,8 @@ def parse_depth(text: str) -> int:
     depth = int(value)
     if depth < 1:
         raise UserError(f"--depth must be >= 1 (number of hidden layers), got {depth}; e.g. --depth 1")
+    if depth > MAX_DEPTH:
+        raise UserError(f"--depth {depth:,} is more than {MAX_DEPTH:,} hidden layers; use --depth <= {MAX_DEPTH:,}")
     return depth
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from infwidth.cli._options import parse_widths
+from infwidth.cli._options import check_network_memory, parse_widths
 from infwidth.cli.app import app
 from infwidth.errors import UserError, check_int
 
@@ -107,6 +107,12 @@ def coordcheck(
     from infwidth.networks.mlp import resolve_nonlinearity
 
     _check_inputs(width_list, steps, seeds, eta)
+    if fit_from is not None and sum(w >= fit_from for w in width_list) < 2:
+        raise UserError(f"--fit-from {fit_from} leaves {sum(w >= fit_from for w in width_list)} of the widths "
+                        f"{widths}; a slope needs at least two, so lower --fit-from or add wider --widths")
+    check_network_memory(width_list, p.depth, d_in=d_in, d_out=d_out, batch=batch,
+                         itemsize=8 if dtype == "float64" else 4, copies=5, device=dev,
+                         advice="use smaller --widths, or a smaller --depth, --d-in or --batch")
     adam_list = None
     if adam_c is not None:
         from infwidth.cli.classify import parse_list
@@ -119,7 +125,7 @@ def coordcheck(
         if len(adam_list) != p.depth + 1:
             raise UserError(f"--adam-c has {len(adam_list)} entries but depth {p.depth} needs L+1 = {p.depth + 1}")
     resolve_nonlinearity(nonlinearity)
-    out_dir, _ = prepare_out_dir(out, config, overwrite=overwrite)
+    out_dir, _ = prepare_out_dir(out, config, overwrite=overwrite, resumable=False)
     seed_everything(seed)
     from tqdm import tqdm
 

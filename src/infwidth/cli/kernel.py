@@ -73,13 +73,11 @@ def kernel(
 
     import numpy as np
 
-    from infwidth.limits.kernels import mlp_kernels
-    from infwidth.runs import atomic_file
-
     from infwidth.cli._options import check_threads
     from infwidth.device import KERNEL_THREADS, torch_threads
     from infwidth.errors import check_int
-    from infwidth.runs import check_out_file
+    from infwidth.limits.kernels import mlp_kernels
+    from infwidth.runs import atomic_file, check_out_file
 
     try:
         depth_int = int(depth)

@@ -12,6 +12,7 @@ parameters and the position to resume bit-for-bit.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ import numpy as np
 import torch
 
 from infwidth.device import torch_threads
+from infwidth.errors import Diverged
 from infwidth.experiments.word2vec.config import TrainConfig, check_memory, validate
 from infwidth.experiments.word2vec.models import (
     CBOWModel,
@@ -204,6 +206,8 @@ def train_model(
                 lr,
                 cfg.weight_decay,
             )
+            if not math.isfinite(loss):
+                raise Diverged(f"the loss of {desc}", f"epoch {epoch + 1}, batch {b + 1}", "lower the learning rate (--lr) and train again")
             pos_state["loss_sum"] += loss
             pos_state["targets"] += used
             window_loss += loss
@@ -308,10 +312,19 @@ def run(
 def _run(cfg, out, data_dir, questions, resume, overwrite, memory_limit, device, progress,
          checkpoint_seconds, checkpoint_every_batches, stop_after_batches, corpus, log) -> dict:
     from infwidth.device import resolve_device
-    from infwidth.runs import RUN_FILE, atomic_write_json, prepare_out_dir, write_run_record
+    from infwidth.runs import (
+        RUN_FILE,
+        atomic_write_json,
+        check_out_dir,
+        load_torch,
+        prepare_out_dir,
+        write_run_record,
+    )
 
     config = cfg.to_dict()
     resuming = False
+    check_out_dir(out)
+    dev = resolve_device(device)  # an unavailable device fails before anything is read or written
     if (out / RUN_FILE).exists():  # refuse a foreign run before the (slow) corpus read
         out, resuming = prepare_out_dir(out, config, resume=resume, overwrite=overwrite)
     elif resume:
@@ -324,7 +337,6 @@ def _run(cfg, out, data_dir, questions, resume, overwrite, memory_limit, device,
     need = check_memory(cfg.models, data.vocab_size, data.counts, memory_limit, dtype.itemsize)
     if not (out / RUN_FILE).exists():
         out, resuming = prepare_out_dir(out, config, resume=resume, overwrite=overwrite)
-    dev = resolve_device(device)
     results: dict[str, dict] = {}
     session_batches = 0  # for stop_after_batches (tests): counted across models
     for spec in cfg.models:
@@ -340,7 +352,8 @@ def _run(cfg, out, data_dir, questions, resume, overwrite, memory_limit, device,
             continue
         state = None
         if resuming and (mdir / CHECKPOINT).exists():
-            state = torch.load(mdir / CHECKPOINT, map_location=dev, weights_only=False)
+            state = load_torch(mdir / CHECKPOINT, f"delete it to retrain {spec} from the start, or pass --overwrite",
+                               map_location=dev, keys=("model", "epoch", "batch"))
             model = CBOWModel.from_state(state["model"])
             log(f"{spec}: resuming at epoch {state['epoch']}, batch {state['batch']}")
         else:

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from infwidth.errors import UserError, check_int
+from infwidth.errors import Diverged, UserError, check_int
 from infwidth.limits.feature_learning._sgd import Trajectory, train_module
 from infwidth.limits.feature_learning.deep_linear import DeepLinearMupLimit
 from infwidth.limits.feature_learning.linear import LinearMupLimit
@@ -103,6 +103,13 @@ def _runners(cfg: ConvergenceConfig, task: tuple[torch.Tensor, ...]) -> tuple[Tr
     return ref, info, lambda n, s: train_module(lim.sample(n, s), *args)
 
 
+def _check_finite(f: torch.Tensor, what: str) -> None:
+    """Raise :class:`Diverged` naming the first SGD step where ``f`` (steps first) is not finite."""
+    bad = ~torch.isfinite(f.reshape(f.shape[0], -1)).all(dim=1)
+    if bool(bad.any()):
+        raise Diverged(what, f"SGD step {int(bad.nonzero()[0])}", "lower the learning rate (--lr)")
+
+
 def fit_slope(widths: Sequence[int], errors: Sequence[float]) -> tuple[float, float]:
     """Least-squares ``log error = slope log width + intercept``."""
     slope, intercept = np.polyfit(np.log(np.asarray(widths, float)), np.log(np.asarray(errors, float)), 1)
@@ -148,6 +155,7 @@ def run_convergence(
     task = make_task(cfg.model, cfg.seed, device=resolve_device(cfg.device))
     ref, info, finite = _runners(cfg, task)
     ref = Trajectory(ref.f.cpu(), ref.kernel.cpu())
+    _check_finite(ref.f, "the limit's output")
     knorm = torch.linalg.matrix_norm(ref.kernel)  # (T+1,)
     f_err, k_err = [], []
     done = done or {}
@@ -163,6 +171,7 @@ def run_convergence(
         for s in range(cfg.seeds):
             traj = finite(n, cfg.seed * 100_003 + s)
             traj = Trajectory(traj.f.cpu(), traj.kernel.cpu())
+            _check_finite(traj.f, f"the output of the width-{n} net (seed {s})")
             f_sq += ((traj.f - ref.f) ** 2).mean(dim=(1, 2))
             k_sq += (torch.linalg.matrix_norm(traj.kernel - ref.kernel) / knorm) ** 2
             if progress is not None:

@@ -266,8 +266,6 @@ class Quadrature(Nonlinearity):
             "Gaussian); use a function of at most exponential growth with a square-integrable derivative"
         )
 
-        return e, ed  # the same rule as pair(), so diagonal and off-diagonal entries agree
-
     def _tails_negligible(self, k: Tensor, points: int, fn: int) -> bool:
         """True when the outermost nodes carry a negligible share of the moment: the rule on [-9, 9]
         then approximates the integral over the whole line (False for e.g. exp(u^2), whose truncated
