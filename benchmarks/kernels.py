@@ -1,22 +1,68 @@
-"""Wall time of NNGP + NTK for N inputs of dimension 784 (relu, erf; float32, float64; depth 1, 3, 10).
+"""Wall time of NNGP + NTK for N inputs of dimension 784: infwidth per thread count, side by side with
+neural-tangents (its default threads) on the same inputs, in one run.
 
-    python benchmarks/kernels.py [--sizes 1000,2000,4000] [--depths 1,3,10] [--threads 1] [--repeats 2]
+    python benchmarks/kernels.py [--sizes 1000,2000,4000] [--depths 1,3,10] [--threads 1,2] [--repeats 2]
+                                 [--nt-python /tmp/ntvenv/bin/python] [--load 2]
 
-Prints a markdown table: best-of-repeats seconds per case, and the floor (the first layer's Gram
-matmul alone, x @ x.T) so each case reads as a ratio to it. neural-tangents figures quoted in
-docs/kernels.md were measured separately by the issue's author (N = 4000, float32).
+Prints a markdown table: best-of-repeats seconds of infwidth at each ``--threads`` count (``0`` =
+torch's default) and of neural-tangents (``stax.serial(Dense, act, ...)``'s ``kernel_fn``, jitted,
+compile excluded), the ratio neural-tangents / infwidth-at-the-CLI-default, and the largest relative
+difference between the two libraries' kernels. neural-tangents runs in the Python given by
+``--nt-python`` (default ``$INFWIDTH_NT_PYTHON``, else ``/tmp/ntvenv/bin/python`` when present) in a
+subprocess, since it needs its own JAX; without it that column says why it is absent. ``--load K``
+keeps K busy-looping processes running during the whole measurement (a loaded machine).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import multiprocessing as mp
 import os
 import platform
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
+import numpy as np
 import torch
 
+from infwidth.device import KERNEL_THREADS
 from infwidth.limits.kernels import mlp_kernels
+
+# Runs inside the neural-tangents interpreter. Its package __init__ imports the TensorFlow bridge
+# (experimental.empirical_tf); stax does not need it, so a stub module stands in for it.
+NT_SCRIPT = r"""
+import json, sys, time, types
+sys.modules["neural_tangents.experimental"] = types.ModuleType("neural_tangents.experimental")
+import jax, numpy as np
+args = json.loads(sys.argv[1])
+if args["dtype"] == "float64":
+    jax.config.update("jax_enable_x64", True)
+import neural_tangents as nt
+from neural_tangents import stax
+x = np.load(args["x"]).astype(args["dtype"])
+out = {"versions": {"neural_tangents": nt.__version__, "jax": jax.__version__}, "cases": []}
+for name, depth in args["cases"]:
+    act = {"relu": stax.Relu, "erf": stax.Erf}[name]
+    layers = []
+    for _ in range(depth):
+        layers += [stax.Dense(1, W_std=1.0), act()]
+    _, _, kernel_fn = stax.serial(*layers, stax.Dense(1, W_std=1.0))
+    fn = jax.jit(kernel_fn, static_argnames="get")
+    k = fn(x, None, get=("nngp", "ntk"))
+    jax.block_until_ready(k)  # compile once, not timed
+    best = float("inf")
+    for _ in range(args["repeats"]):
+        t = time.perf_counter()
+        jax.block_until_ready(fn(x, None, get=("nngp", "ntk")))
+        best = min(best, time.perf_counter() - t)
+    out["cases"].append({"name": name, "depth": depth, "seconds": best,
+                         "nngp": np.asarray(k[0][:8, :8]).tolist(), "ntk": np.asarray(k[1][:8, :8]).tolist()})
+print(json.dumps(out))
+"""
 
 
 def _best(fn, repeats: int) -> float:  # noqa: ANN001
@@ -28,38 +74,110 @@ def _best(fn, repeats: int) -> float:  # noqa: ANN001
     return best
 
 
+def _busy() -> None:  # pragma: no cover - a load generator
+    x = 0
+    while True:
+        x += 1
+
+
+def _nt_python(arg: str | None) -> tuple[str | None, str]:
+    """The neural-tangents interpreter, or None and the reason it is absent."""
+    candidates = [arg] if arg else [os.environ.get("INFWIDTH_NT_PYTHON"), "/tmp/ntvenv/bin/python"]
+    for path in filter(None, candidates):
+        if not Path(path).is_file():
+            continue
+        probe = subprocess.run([path, "-c", "import sys, types; sys.modules['neural_tangents.experimental'] = "
+                                "types.ModuleType('x'); import neural_tangents"], capture_output=True, text=True)
+        if probe.returncode == 0:
+            return path, ""
+        return None, f"{path} cannot import neural_tangents ({probe.stderr.strip().splitlines()[-1]})"
+    return None, "no Python with neural-tangents (pass --nt-python or set INFWIDTH_NT_PYTHON)"
+
+
+def _run_nt(python: str, x: np.ndarray, dtype: str, cases: list[tuple[str, int]], repeats: int) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "x.npy"
+        np.save(path, x)
+        args = json.dumps({"x": str(path), "dtype": dtype, "cases": cases, "repeats": repeats})
+        res = subprocess.run([python, "-c", NT_SCRIPT, args], capture_output=True, text=True)
+    if res.returncode != 0:
+        raise RuntimeError(f"neural-tangents failed: {res.stderr.strip().splitlines()[-1]}")
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="1000,2000,4000")
     ap.add_argument("--depths", default="1,3,10")
     ap.add_argument("--nonlinearities", default="relu,erf")
-    ap.add_argument("--dtypes", default="float32,float64")
+    ap.add_argument("--dtypes", default="float32")
     ap.add_argument("--dim", type=int, default=784)
-    ap.add_argument("--threads", type=int, default=1, help="torch threads (1 avoids OpenMP contention on shared CPUs)")
+    ap.add_argument("--threads", default=f"1,{os.cpu_count()}",
+                    help="comma list of torch thread counts to time infwidth at (0 = torch's default)")
     ap.add_argument("--repeats", type=int, default=2)
-    ap.add_argument("--device", default="auto")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--nt-python", default=None, help="Python interpreter with neural-tangents installed")
+    ap.add_argument("--load", type=int, default=0, help="busy-looping processes to run alongside (a loaded machine)")
     args = ap.parse_args()
-    torch.set_num_threads(args.threads)
     from infwidth.device import resolve_device
 
     device = resolve_device(args.device)
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} logical CPUs, "
-          f"torch {torch.__version__}, threads {torch.get_num_threads()}, device {device}")
-    print("| N | dtype | nonlinearity | depth | seconds | x floor |")
-    print("|---|---|---|---|---|---|")
-    gen = torch.Generator().manual_seed(0)
-    for n in [int(s) for s in args.sizes.split(",")]:
-        x64 = torch.randn(n, args.dim, generator=gen, dtype=torch.float64)
-        for dname in args.dtypes.split(","):
-            dtype = getattr(torch, dname)
-            x = x64.to(device=device, dtype=dtype)
-            floor = _best(lambda x=x: x @ x.T, args.repeats)
-            print(f"| {n} | {dname} | (x @ x.T floor) | - | {floor:.3f} | 1.0 |")
-            for name in args.nonlinearities.split(","):
-                for depth in [int(s) for s in args.depths.split(",")]:
-                    secs = _best(lambda x=x, d=depth, nm=name, dt=dtype: mlp_kernels(
-                        x, depth=d, nonlinearity=nm, dtype=dt, device=device), args.repeats)
-                    print(f"| {n} | {dname} | {name} | {depth} | {secs:.3f} | {secs / floor:.1f} |", flush=True)
+    thread_list = [int(t) for t in args.threads.split(",")]
+    default = KERNEL_THREADS if KERNEL_THREADS is not None else 0
+    if default not in thread_list:
+        thread_list.append(default)
+    nt_python, nt_reason = _nt_python(args.nt_python)
+    hogs = [mp.Process(target=_busy, daemon=True) for _ in range(args.load)]
+    for h in hogs:
+        h.start()
+    torch_default = torch.get_num_threads()
+    try:
+        print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} logical CPUs, "
+              f"load average {os.getloadavg()[0]:.1f} at start, {args.load} busy processes added; torch "
+              f"{torch.__version__} (default {torch_default} threads), device {device}; infwidth kernel CLI "
+              f"default threads: {default or 'torch default'}")
+        heads = [f"infwidth {t or 'default'} thr (s)" for t in thread_list]
+        print("| N | dtype | nonlinearity | depth | " + " | ".join(heads)
+              + " | neural-tangents (s) | NT / infwidth CLI default | max rel. diff |")
+        print("|" + "---|" * (7 + len(thread_list)))
+        gen = torch.Generator().manual_seed(0)
+        cases = [(nm, int(d)) for nm in args.nonlinearities.split(",") for d in args.depths.split(",")]
+        for n in [int(s) for s in args.sizes.split(",")]:
+            x64 = torch.randn(n, args.dim, generator=gen, dtype=torch.float64)
+            for dname in args.dtypes.split(","):
+                dtype = getattr(torch, dname)
+                x = x64.to(device=device, dtype=dtype)
+                nt = {}
+                if nt_python is not None:
+                    try:
+                        got = _run_nt(nt_python, x64.numpy(), dname, cases, args.repeats)
+                        nt = {(c["name"], c["depth"]): c for c in got["cases"]}
+                        if n == int(args.sizes.split(",")[0]) and dname == args.dtypes.split(",")[0]:
+                            print(f"(neural-tangents {got['versions']['neural_tangents']}, jax "
+                                  f"{got['versions']['jax']}, XLA's default threads)")
+                    except RuntimeError as exc:
+                        nt_reason = str(exc)
+                for name, depth in cases:
+                    secs = {}
+                    for t in thread_list:
+                        torch.set_num_threads(t or torch_default)
+                        secs[t] = _best(lambda x=x, d=depth, nm=name, dt=dtype: mlp_kernels(
+                            x, depth=d, nonlinearity=nm, dtype=dt, device=device), args.repeats)
+                    torch.set_num_threads(torch_default)
+                    row = [str(n), dname, name, str(depth)] + [f"{secs[t]:.3f}" for t in thread_list]
+                    case = nt.get((name, depth))
+                    if case is None:
+                        row += [f"absent: {nt_reason}" if nt_reason else "absent", "-", "-"]
+                    else:
+                        k = mlp_kernels(x[:8], depth=depth, nonlinearity=name, dtype=torch.float64).numpy()
+                        diff = max(float(np.max(np.abs(k[key] - np.asarray(case[key])) / np.max(np.abs(k[key]))))
+                                   for key in ("nngp", "ntk"))
+                        row += [f"{case['seconds']:.3f}", f"{case['seconds'] / secs[default]:.2f}", f"{diff:.1e}"]
+                    print("| " + " | ".join(row) + " |", flush=True)
+    finally:
+        for h in hogs:
+            h.terminate()
+        sys.stdout.flush()
 
 
 if __name__ == "__main__":

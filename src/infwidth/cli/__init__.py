@@ -21,7 +21,18 @@ for _name in COMMAND_MODULES:
         importlib.import_module(f"infwidth.cli.{_name}")
 
 
+def _close_progress_bars() -> None:
+    """Close progress bars an error left open, so the error starts its own line."""
+    if "tqdm" not in sys.modules:
+        return
+    from tqdm import tqdm
+
+    for bar in list(getattr(tqdm, "_instances", ())):
+        bar.close()
+
+
 def _fail(message: str) -> int:
+    _close_progress_bars()
     print(f"infwidth: error: {message}", file=sys.stderr)
     return 2
 
@@ -59,6 +70,7 @@ def _interrupted(args: list[str]) -> int:
         hint = f"continue it with: infwidth {' '.join(again)} --resume"
     else:
         hint = "nothing finished was lost; run the command again to redo it"
+    _close_progress_bars()
     print(f"infwidth: interrupted; {hint}", file=sys.stderr)
     return 130
 
