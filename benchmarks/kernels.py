@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from infwidth.device import KERNEL_THREADS
+from infwidth.device import kernel_threads, machine_is_busy
 from infwidth.limits.kernels import mlp_kernels
 
 # Runs inside the neural-tangents interpreter. Its package __init__ imports the TensorFlow bridge
@@ -123,19 +123,21 @@ def main() -> None:
 
     device = resolve_device(args.device)
     thread_list = [int(t) for t in args.threads.split(",")]
-    default = KERNEL_THREADS if KERNEL_THREADS is not None else 0
-    if default not in thread_list:
-        thread_list.append(default)
     nt_python, nt_reason = _nt_python(args.nt_python)
     hogs = [mp.Process(target=_busy, daemon=True) for _ in range(args.load)]
     for h in hogs:
         h.start()
+    if hogs:
+        time.sleep(65)  # let the 1-minute load average see the added load
+    default = kernel_threads()
+    if default not in thread_list:
+        thread_list.append(default)
     torch_default = torch.get_num_threads()
     try:
         print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} logical CPUs, "
               f"load average {os.getloadavg()[0]:.1f} at start, {args.load} busy processes added; torch "
-              f"{torch.__version__} (default {torch_default} threads), device {device}; infwidth kernel CLI "
-              f"default threads: {default or 'torch default'}")
+              f"{torch.__version__} (default {torch_default} threads), device {device}; machine busy: "
+              f"{machine_is_busy()}, so the infwidth kernel CLI default is {default} thread(s)")
         heads = [f"infwidth {t or 'default'} thr (s)" for t in thread_list]
         print("| N | dtype | nonlinearity | depth | " + " | ".join(heads)
               + " | neural-tangents (s) | NT / infwidth CLI default | max rel. diff |")

@@ -75,12 +75,31 @@ def torch_threads(threads: int | None) -> Iterator[None]:
         torch.set_num_threads(saved)
 
 
-# Default torch CPU threads per kind of work (the CLI's --threads default), chosen from measurements:
-# "small" work (coordinate checks, limits, Word2Vec's sparse steps, MAML) runs fastest on one thread;
-# for "kernel" work see docs/kernels.md ("Threads"). None would mean torch's own default.
-KERNEL_THREADS = 1
+# Default torch CPU threads per kind of work (the CLI's --threads default), chosen from measurements
+# (docs/kernels.md, "Threads"): on an idle 2-vCPU machine two threads made the kernel 1.5-2x faster,
+# but with the CPUs busy two contended OpenMP threads made it 3-10x *slower* than one. So kernels use
+# every core while the machine is idle and one thread when it is busy; the many-small-op work
+# (coordinate checks, limits, Word2Vec's sparse steps) is fastest on one thread either way.
 SMALL_WORK_THREADS = 1
 MAML_THREADS = None  # torch's default: its width-n matmuls are larger
+
+
+def machine_is_busy() -> bool:
+    """True when other work occupies the CPUs: the 1-minute load average is at least half the cores."""
+    import os
+
+    try:
+        load = os.getloadavg()[0]
+    except (OSError, AttributeError):  # pragma: no cover - platforms without a load average
+        return False
+    return load >= 0.5 * (os.cpu_count() or 1)
+
+
+def kernel_threads() -> int:
+    """Threads for kernel work: 1 on a busy machine, every core on an idle one (see the comment above)."""
+    import os
+
+    return 1 if machine_is_busy() else (os.cpu_count() or 1)
 
 
 def memory_bytes(device: torch.device | str | None = None) -> float:

@@ -66,7 +66,7 @@ def kernel(
         100, "--quadrature-points", help="Quadrature nodes per axis for nonlinearities without a closed form."
     ),
     threads: int = typer.Option(
-        None, "--threads", help="torch CPU threads (default: the measured best for kernels; see docs/kernels.md)."
+        None, "--threads", help="torch CPU threads (default: every core when the machine is idle, 1 when busy; docs/kernels.md)."
     ),
 ) -> None:
     """NNGP and NTK of an L-hidden-layer MLP (neural-tangents convention) between X1 and X2."""
@@ -74,7 +74,7 @@ def kernel(
     import numpy as np
 
     from infwidth.cli._options import check_threads
-    from infwidth.device import KERNEL_THREADS, torch_threads
+    from infwidth.device import kernel_threads, torch_threads
     from infwidth.errors import check_int
     from infwidth.limits.kernels import mlp_kernels
     from infwidth.runs import atomic_file, check_out_file
@@ -89,7 +89,7 @@ def kernel(
         raise UserError(f"--depth {depth_int} is more than {MAX_DEPTH:,} hidden layers (each costs a pass over the "
                         f"N1 x N2 kernel, and deep kernels reach their fixed point long before); use --depth <= {MAX_DEPTH:,}")
     check_int(quadrature_points, "--quadrature-points", minimum=2)
-    n_threads = check_threads(threads, KERNEL_THREADS)
+    n_threads = check_threads(threads, kernel_threads())
     w, b = _number(w_std, "--w-std"), _number(b_std, "--b-std")
     ow = None if out_w_std is None else _number(out_w_std, "--out-w-std")
     ob = None if out_b_std is None else _number(out_b_std, "--out-b-std")

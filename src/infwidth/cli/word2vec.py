@@ -220,7 +220,7 @@ def pca(
     data: Path = typer.Option(None, "--data", help="Data directory for the places list (default: the shipped list)."),
 ) -> None:
     """The paper's Figure 1: PCA of US states and their cities, for NTK, a finite width and the limit."""
-    from infwidth.experiments.word2vec.pca import plot_states_cities
+    from infwidth.experiments.word2vec.pca import plot_states_cities, separation_text
     from infwidth.experiments.word2vec.places import load_candidates, states_and_cities
     from infwidth.runs import check_out_file
 
@@ -242,8 +242,7 @@ def pca(
     res = plot_states_cities({panel_name(m): e for m, (_, e) in loaded.items()}, words, pairs, path,
                              title="US states and their cities: 2-D PCA of the embeddings")
     for name, p in res["panels"].items():
-        typer.echo(f"{name}: states/cities separation {100 * p['separation_2d']:.0f}% in the PCA plane, "
-                   f"{100 * p['separation_full']:.0f}% in full space ({len(res['pairs'])} pairs)")
+        typer.echo(f"{name}: {separation_text(p)} ({len(res['pairs'])} pairs)")
     typer.echo(f"figure: {res['path']}")
 
 
