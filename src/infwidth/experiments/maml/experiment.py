@@ -185,7 +185,7 @@ def reevaluate(
         ckpt = out / CHECKPOINT
         if not ckpt.is_file():
             raise UserError(f"{out} has no {CHECKPOINT}; finish or resume the training first")
-        state = load_train_state(ckpt)
+        state = load_train_state(ckpt, f"train again with 'infwidth maml train --out {out} --overwrite' (same options)")
         if state.best is None:
             raise UserError(f"{out} has no finished epoch yet; resume the training first")
         if cfg.model != "mup":

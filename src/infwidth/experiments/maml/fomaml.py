@@ -205,11 +205,10 @@ def meta_train(
     return state
 
 
-def load_train_state(path: Path) -> TrainState:
-    """Read a checkpoint written by :func:`meta_train`."""
+def load_train_state(path: Path, fix: str = "delete it to restart the training, or pass --overwrite") -> TrainState:
+    """Read a checkpoint written by :func:`meta_train` (a damaged one is a one-line error ending in ``fix``)."""
     from infwidth.runs import load_torch
 
-    fix = "delete it to restart the training, or pass --overwrite"
     state = load_torch(path, fix, keys=("epoch", "learner", "best"))
     try:
         return TrainState(**state)
