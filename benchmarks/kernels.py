@@ -38,31 +38,63 @@ NT_SCRIPT = r"""
 import json, sys, time, types
 sys.modules["neural_tangents.experimental"] = types.ModuleType("neural_tangents.experimental")
 import jax, numpy as np
-args = json.loads(sys.argv[1])
-if args["dtype"] == "float64":
+if sys.argv[1] == "float64":
     jax.config.update("jax_enable_x64", True)
 import neural_tangents as nt
 from neural_tangents import stax
-x = np.load(args["x"]).astype(args["dtype"])
-out = {"versions": {"neural_tangents": nt.__version__, "jax": jax.__version__}, "cases": []}
-for name, depth in args["cases"]:
-    act = {"relu": stax.Relu, "erf": stax.Erf}[name]
-    layers = []
-    for _ in range(depth):
-        layers += [stax.Dense(1, W_std=1.0), act()]
-    _, _, kernel_fn = stax.serial(*layers, stax.Dense(1, W_std=1.0))
-    fn = jax.jit(kernel_fn, static_argnames="get")
-    k = fn(x, None, get=("nngp", "ntk"))
-    jax.block_until_ready(k)  # compile once, not timed
-    best = float("inf")
-    for _ in range(args["repeats"]):
-        t = time.perf_counter()
-        jax.block_until_ready(fn(x, None, get=("nngp", "ntk")))
-        best = min(best, time.perf_counter() - t)
-    out["cases"].append({"name": name, "depth": depth, "seconds": best,
-                         "nngp": np.asarray(k[0][:8, :8]).tolist(), "ntk": np.asarray(k[1][:8, :8]).tolist()})
-print(json.dumps(out))
+print(json.dumps({"neural_tangents": nt.__version__, "jax": jax.__version__}), flush=True)
+fns, xs = {}, {}
+for line in sys.stdin:  # one request per line: {"x": path, "dtype", "name", "depth"} -> seconds (+ a block)
+    req = json.loads(line)
+    key = (req["x"], req["dtype"])
+    if key not in xs:
+        xs[key] = jax.numpy.asarray(np.load(req["x"]).astype(req["dtype"]))
+    x = xs[key]
+    fkey = (req["name"], req["depth"])
+    first = fkey not in fns
+    if first:
+        act = {"relu": stax.Relu, "erf": stax.Erf}[req["name"]]
+        layers = []
+        for _ in range(req["depth"]):
+            layers += [stax.Dense(1, W_std=1.0), act()]
+        _, _, kernel_fn = stax.serial(*layers, stax.Dense(1, W_std=1.0))
+        fns[fkey] = jax.jit(kernel_fn, static_argnames="get")
+    fn = fns[fkey]
+    if first or req.get("compile"):
+        jax.block_until_ready(fn(x, None, get=("nngp", "ntk")))  # compile, not timed
+    t = time.perf_counter()
+    k = jax.block_until_ready(fn(x, None, get=("nngp", "ntk")))
+    out = {"seconds": time.perf_counter() - t}
+    if req.get("block"):
+        out["nngp"] = np.asarray(k[0][:8, :8]).tolist()
+        out["ntk"] = np.asarray(k[1][:8, :8]).tolist()
+    print(json.dumps(out), flush=True)
 """
+
+
+class NTWorker:
+    """neural-tangents in its own interpreter, timing one case per request (so runs interleave with ours)."""
+
+    def __init__(self, python: str, dtype: str) -> None:
+        self.proc = subprocess.Popen([python, "-c", NT_SCRIPT, dtype], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"neural-tangents failed to start: {self.proc.stderr.read().strip()[-300:]}")
+        self.versions = json.loads(line)
+
+    def time(self, x_path: str, dtype: str, name: str, depth: int, block: bool = False) -> dict:
+        req = {"x": x_path, "dtype": dtype, "name": name, "depth": depth, "block": block}
+        self.proc.stdin.write(json.dumps(req) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"neural-tangents failed: {self.proc.stderr.read().strip()[-300:]}")
+        return json.loads(line)
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait(timeout=60)
 
 
 def _best(fn, repeats: int) -> float:  # noqa: ANN001
@@ -92,17 +124,6 @@ def _nt_python(arg: str | None) -> tuple[str | None, str]:
             return path, ""
         return None, f"{path} cannot import neural_tangents ({probe.stderr.strip().splitlines()[-1]})"
     return None, "no Python with neural-tangents (pass --nt-python or set INFWIDTH_NT_PYTHON)"
-
-
-def _run_nt(python: str, x: np.ndarray, dtype: str, cases: list[tuple[str, int]], repeats: int) -> dict:
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "x.npy"
-        np.save(path, x)
-        args = json.dumps({"x": str(path), "dtype": dtype, "cases": cases, "repeats": repeats})
-        res = subprocess.run([python, "-c", NT_SCRIPT, args], capture_output=True, text=True)
-    if res.returncode != 0:
-        raise RuntimeError(f"neural-tangents failed: {res.stderr.strip().splitlines()[-1]}")
-    return json.loads(res.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
@@ -144,38 +165,49 @@ def main() -> None:
         print("|" + "---|" * (7 + len(thread_list)))
         gen = torch.Generator().manual_seed(0)
         cases = [(nm, int(d)) for nm in args.nonlinearities.split(",") for d in args.depths.split(",")]
+        workers = {}
+        if nt_python is not None:
+            try:
+                workers = {d: NTWorker(nt_python, d) for d in args.dtypes.split(",")}
+                v = next(iter(workers.values())).versions
+                print(f"(neural-tangents {v['neural_tangents']}, jax {v['jax']}, XLA's default threads; each "
+                      "repeat runs infwidth and neural-tangents back to back)")
+            except RuntimeError as exc:
+                nt_reason = str(exc)
+        tmp = tempfile.TemporaryDirectory()
         for n in [int(s) for s in args.sizes.split(",")]:
             x64 = torch.randn(n, args.dim, generator=gen, dtype=torch.float64)
+            x_path = str(Path(tmp.name) / f"x{n}.npy")
+            np.save(x_path, x64.numpy())
             for dname in args.dtypes.split(","):
                 dtype = getattr(torch, dname)
                 x = x64.to(device=device, dtype=dtype)
-                nt = {}
-                if nt_python is not None:
-                    try:
-                        got = _run_nt(nt_python, x64.numpy(), dname, cases, args.repeats)
-                        nt = {(c["name"], c["depth"]): c for c in got["cases"]}
-                        if n == int(args.sizes.split(",")[0]) and dname == args.dtypes.split(",")[0]:
-                            print(f"(neural-tangents {got['versions']['neural_tangents']}, jax "
-                                  f"{got['versions']['jax']}, XLA's default threads)")
-                    except RuntimeError as exc:
-                        nt_reason = str(exc)
+                worker = workers.get(dname)
                 for name, depth in cases:
-                    secs = {}
-                    for t in thread_list:
-                        torch.set_num_threads(t or torch_default)
-                        secs[t] = _best(lambda x=x, d=depth, nm=name, dt=dtype: mlp_kernels(
-                            x, depth=d, nonlinearity=nm, dtype=dt, device=device), args.repeats)
-                    torch.set_num_threads(torch_default)
+                    secs = {t: float("inf") for t in thread_list}
+                    nt_best, block = float("inf"), None
+                    for r in range(args.repeats):  # interleaved: both libraries see the same load
+                        for t in thread_list:
+                            torch.set_num_threads(t or torch_default)
+                            secs[t] = min(secs[t], _best(lambda x=x, d=depth, nm=name, dt=dtype: mlp_kernels(
+                                x, depth=d, nonlinearity=nm, dtype=dt, device=device), 1))
+                        torch.set_num_threads(torch_default)
+                        if worker is not None:
+                            got = worker.time(x_path, dname, name, depth, block=r == 0)
+                            nt_best = min(nt_best, got["seconds"])
+                            block = block or got
                     row = [str(n), dname, name, str(depth)] + [f"{secs[t]:.3f}" for t in thread_list]
-                    case = nt.get((name, depth))
-                    if case is None:
+                    if worker is None:
                         row += [f"absent: {nt_reason}" if nt_reason else "absent", "-", "-"]
                     else:
                         k = mlp_kernels(x[:8], depth=depth, nonlinearity=name, dtype=torch.float64).numpy()
-                        diff = max(float(np.max(np.abs(k[key] - np.asarray(case[key])) / np.max(np.abs(k[key]))))
+                        diff = max(float(np.max(np.abs(k[key] - np.asarray(block[key])) / np.max(np.abs(k[key]))))
                                    for key in ("nngp", "ntk"))
-                        row += [f"{case['seconds']:.3f}", f"{case['seconds'] / secs[default]:.2f}", f"{diff:.1e}"]
+                        row += [f"{nt_best:.3f}", f"{nt_best / secs[default]:.2f}", f"{diff:.1e}"]
                     print("| " + " | ".join(row) + " |", flush=True)
+        for w in workers.values():
+            w.close()
+        tmp.cleanup()
     finally:
         for h in hogs:
             h.terminate()

@@ -378,7 +378,7 @@ def test_failed_start_leaves_no_blocking_dir(tmp_path, capsys, corpus, inputs):
     out = tmp_path / "run"
     out.mkdir()
     (out / "run.json").write_text(json.dumps({"config": {"model": "other"}, "status": "running"}))
-    assert main([str(a) for a in writers(out, corpus, inputs)["coordcheck"]]) == 0
+    assert main([str(a) for a in writers(out, corpus, inputs)["coordcheck"]]) in (0, 1)  # ran: not refused (2)
 
 
 # -------------------------------------------------------------------------------- 5. resources
