@@ -46,3 +46,22 @@ def test_bad_input_is_a_one_line_user_error(kwargs: dict, needle: str) -> None:
 def test_a_square_integrable_callable_is_accepted() -> None:
     k = mlp_kernels(X, depth=2, nonlinearity=lambda u: torch.sigmoid(u), quadrature_points=40)
     assert bool(torch.isfinite(k.ntk).all())
+
+
+def test_too_coarse_quadrature_names_an_order_that_works() -> None:
+    """A coarse rule on a smooth function is 'too coarse' (with an order that converges), not 'not square-integrable'."""
+    import re
+
+    x = torch.randn(4, 3, dtype=torch.float64)
+
+    def fn(u):
+        return torch.cos(3 * u)
+
+    with pytest.raises(UserError) as info:
+        mlp_kernels(x, depth=2, nonlinearity=fn, w_std=2.0, quadrature_points=4)
+    msg = str(info.value)
+    assert "too coarse" in msg and "square-integrable" not in msg
+    points = int(re.search(r"quadrature_points=(\d+)", msg).group(1))
+    assert points > 4
+    k = mlp_kernels(x, depth=2, nonlinearity=fn, w_std=2.0, quadrature_points=points)  # the advice works
+    assert torch.isfinite(k.nngp).all() and torch.isfinite(k.ntk).all()
