@@ -26,11 +26,13 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-import torch
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the infwidth CLI does; set ACTIVE to compare
 
-from infwidth.device import kernel_threads, machine_is_busy
-from infwidth.limits.kernels import mlp_kernels
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from infwidth.device import kernel_threads, machine_is_busy  # noqa: E402
+from infwidth.limits.kernels import mlp_kernels  # noqa: E402
 
 # Runs inside the neural-tangents interpreter. Its package __init__ imports the TensorFlow bridge
 # (experimental.empirical_tf); stax does not need it, so a stub module stands in for it.
@@ -157,8 +159,9 @@ def main() -> None:
     try:
         print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} logical CPUs, "
               f"load average {os.getloadavg()[0]:.1f} at start, {args.load} busy processes added; torch "
-              f"{torch.__version__} (default {torch_default} threads), device {device}; machine busy: "
-              f"{machine_is_busy()}, so the infwidth kernel CLI default is {default} thread(s)")
+              f"{torch.__version__} (default {torch_default} threads), device {device}, OMP_WAIT_POLICY="
+              f"{os.environ['OMP_WAIT_POLICY']}; machine busy: {machine_is_busy()}, so the infwidth kernel CLI "
+              f"default is {default} thread(s)")
         heads = [f"infwidth {t or 'default'} thr (s)" for t in thread_list]
         print("| N | dtype | nonlinearity | depth | " + " | ".join(heads)
               + " | neural-tangents (s) | NT / infwidth CLI default | max rel. diff |")

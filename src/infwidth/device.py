@@ -76,10 +76,12 @@ def torch_threads(threads: int | None) -> Iterator[None]:
 
 
 # Default torch CPU threads per kind of work (the CLI's --threads default), chosen from measurements
-# (docs/kernels.md, "Threads"): on an idle 2-vCPU machine two threads made the kernel 1.5-2x faster,
-# but with the CPUs busy two contended OpenMP threads made it 3-10x *slower* than one. So kernels use
-# every core while the machine is idle and one thread when it is busy; the many-small-op work
-# (coordinate checks, limits, Word2Vec's sparse steps) is fastest on one thread either way.
+# (docs/kernels.md, "Threads"). Kernels: every core. On a busy 2-vCPU machine, OpenMP threads that
+# spin while waiting made two threads 5-10x slower than one, but with sleeping waiters
+# (OMP_WAIT_POLICY=PASSIVE, which the CLI sets before torch loads) two threads were 3-4x faster than
+# one, and on an idle machine 1.5-2x faster. With spinning waiters forced (OMP_WAIT_POLICY=ACTIVE)
+# a busy machine gets one thread. Many-small-op work (coordinate checks, limits, Word2Vec's sparse
+# steps) stays on one thread.
 SMALL_WORK_THREADS = 1
 MAML_THREADS = None  # torch's default: its width-n matmuls are larger
 
@@ -96,10 +98,12 @@ def machine_is_busy() -> bool:
 
 
 def kernel_threads() -> int:
-    """Threads for kernel work: 1 on a busy machine, every core on an idle one (see the comment above)."""
+    """Threads for kernel work: every core, except one on a busy machine whose OpenMP waiters spin."""
     import os
 
-    return 1 if machine_is_busy() else (os.cpu_count() or 1)
+    cores = os.cpu_count() or 1
+    spinning = os.environ.get("OMP_WAIT_POLICY", "").upper() != "PASSIVE"
+    return 1 if spinning and machine_is_busy() else cores
 
 
 def memory_bytes(device: torch.device | str | None = None) -> float:

@@ -510,3 +510,16 @@ def test_ctrl_c_on_a_command_without_resume(tmp_path):
     assert res.returncode == 130 and "Traceback" not in res.stderr and len(lines) == 1, res.stderr
     assert "--resume" not in lines[0] and "run the command again" in lines[0]
     assert main(list(map(str, argv[:-2])) + ["--widths", "64,128", "--out", str(out)]) in (0, 1)  # not blocked
+
+
+def test_every_heavy_command_has_threads():
+    from typer.main import get_command
+
+    from infwidth.cli import app
+
+    root = get_command(app)
+    for path in ("kernel", "converge", "coordcheck", "tour", "word2vec train", "maml train"):
+        cmd = root
+        for part in path.split():
+            cmd = cmd.commands[part]
+        assert any("--threads" in p.opts for p in cmd.params), path

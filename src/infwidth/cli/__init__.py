@@ -9,7 +9,14 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 import sys
+
+# OpenMP threads that spin while they wait made torch's kernels 5-10x slower than one thread on a busy
+# machine; sleeping waiters ("PASSIVE") made two threads 3-4x faster than one there (docs/kernels.md,
+# "Threads"). It only takes effect before torch loads, and an explicit setting is kept.
+if "torch" not in sys.modules:
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from infwidth.cli.app import app
 from infwidth.errors import UserError
