@@ -5,7 +5,8 @@ neural-tangents (its default threads) on the same inputs, in one run.
                                  [--nt-python /tmp/ntvenv/bin/python] [--load 2]
 
 Prints a markdown table: best-of-repeats seconds of infwidth at each ``--threads`` count (``0`` =
-torch's default) and of neural-tangents (``stax.serial(Dense, act, ...)``'s ``kernel_fn``, jitted,
+torch's default; a first row per size gives the floor, the first layer's Gram matmul ``x @ x.T``)
+and of neural-tangents (``stax.serial(Dense, act, ...)``'s ``kernel_fn``, jitted,
 compile excluded), the ratio neural-tangents / infwidth-at-the-CLI-default, and the largest relative
 difference between the two libraries' kernels. neural-tangents runs in the Python given by
 ``--nt-python`` (default ``$INFWIDTH_NT_PYTHON``, else ``/tmp/ntvenv/bin/python`` when present) in a
@@ -186,6 +187,13 @@ def main() -> None:
                 dtype = getattr(torch, dname)
                 x = x64.to(device=device, dtype=dtype)
                 worker = workers.get(dname)
+                floor = {}
+                for t in thread_list:
+                    torch.set_num_threads(t or torch_default)
+                    floor[t] = _best(lambda x=x: x @ x.T, args.repeats)
+                torch.set_num_threads(torch_default)
+                print(f"| {n} | {dname} | (x @ x.T floor) | - | " + " | ".join(f"{floor[t]:.3f}" for t in thread_list)
+                      + " | - | - | - |", flush=True)
                 for name, depth in cases:
                     secs = {t: float("inf") for t in thread_list}
                     nt_best, block = float("inf"), None
