@@ -25,7 +25,7 @@ D_IN, D_OUT, BATCH, STEPS, SEEDS, LR = 3072, 10, 32, 3, 3, 0.1
 
 
 def infwidth_run(nested: bool, lowrank: bool) -> float:
-    from infwidth.networks.coordcheck import run_coordcheck
+    from infwidth.coordcheck import run_coordcheck
     from infwidth.parametrizations import mup
 
     start = time.perf_counter()

@@ -13,7 +13,7 @@ def test_explicit_path_and_env(tmp_path, monkeypatch):
 
 
 def test_missing_path_is_one_line_error(tmp_path):
-    with pytest.raises(UserError, match="--data") as info:
+    with pytest.raises(UserError, match="`data`") as info:  # the library names its parameter; the CLI says --data
         data_root(tmp_path / "nope")
     assert "\n" not in str(info.value)
 

@@ -24,19 +24,26 @@ from infwidth.parametrizations.abc import (
     mup,
     ntp,
     preset,
+    register_view,
     sp,
     to_fraction,
     up,
 )
 
+# The views of a Parametrization plug in from above (the core names none of them); loaded on first use.
+register_view("mlp", "infwidth.networks.mlp:AbcMLP")
+register_view("kernel_limit", "infwidth.limits.kernels.regime:regime_kernel_fn")
+register_view("feature_learning_limit", "infwidth.limits.feature_learning.bridge:mup_limit")
+
 # name -> module, loaded on first attribute access (PEP 562)
 _LAZY = {
     "Classification": "infwidth.parametrizations.classify",
     "classify": "infwidth.parametrizations.classify",
-    "predicted_exponents": "infwidth.parametrizations.classify",
+    "predicted_exponents": "infwidth.parametrizations.predict",
     "AbcMLP": "infwidth.networks",
     "PracticalMLP": "infwidth.networks",
-    "run_coordcheck": "infwidth.networks",
+    "run_coordcheck": "infwidth.coordcheck",
+    "CoordCheckConfig": "infwidth.coordcheck",
     "mlp_kernels": "infwidth.limits.kernels",
     "KernelSGD": "infwidth.limits.kernels",
     "mse_closed_form": "infwidth.limits.kernels",
@@ -65,6 +72,7 @@ __all__ = [*_LAZY,
     "mup",
     "ntp",
     "preset",
+    "register_view",
     "sp",
     "to_fraction",
     "up",

@@ -26,7 +26,7 @@ def data_root(path: str | Path | None = None) -> Path:
     if path is not None:
         root = Path(path).expanduser()
         if not root.is_dir():
-            raise UserError(f"data directory {root} does not exist; pass --data pointing at it")
+            raise UserError(f"data directory {root} does not exist; pass `data` pointing at it")
         return root
     env = os.environ.get(ENV_VAR)
     if env:
@@ -35,7 +35,7 @@ def data_root(path: str | Path | None = None) -> Path:
         root = Path(candidate)
         if (root / "MANIFEST.md").is_file():
             return root
-    raise UserError(f"no data directory found; pass --data DIR or set {ENV_VAR}")
+    raise UserError(f"no data directory found; pass `data=DIR` or set {ENV_VAR}")
 
 
 def package_data(*parts: str) -> Path:

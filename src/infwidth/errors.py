@@ -7,7 +7,10 @@ class UserError(ValueError):
     """A mistake in what the user asked for. The CLI prints its message on one line, exit code 2.
 
     Messages name the problem and how to fix it, e.g.
-    ``"--widths must increase (got 128,64); list them smallest first"``.
+    ``"widths must increase (got 128,64); list them smallest first"``. A message that tells the user
+    to set one of the library's parameters names it in backquotes, e.g. ``"pass `data` or set
+    INFWIDTH_DATA"`` or ``"pass e.g. `vocab_cap=120`"``; the CLI prints those as its flags
+    (``--data``, ``--vocab-cap 120``), so library messages never name a flag.
     """
 
 
@@ -15,6 +18,30 @@ def require(condition: bool, message: str) -> None:
     """Raise :class:`UserError` with ``message`` unless ``condition`` holds."""
     if not condition:
         raise UserError(message)
+
+
+MAX_DEPTH = 10_000  # hidden layers: deeper requests are refused up front
+
+
+def check_depth(depth: object, what: str = "depth") -> int:
+    """The number of hidden layers ``L``: an integer (or integral number) >= 1; one-line error otherwise.
+
+    The one depth check of the library (parametrizations, networks, limits, coordinate check).
+    """
+    if isinstance(depth, bool) or not isinstance(depth, int):
+        try:
+            value = int(depth)  # type: ignore[call-overload]
+        except (TypeError, ValueError, OverflowError):
+            raise UserError(f"{what} must be an integer >= 1, got {depth!r}; e.g. {what} 2") from None
+        if value != depth:
+            raise UserError(f"{what} must be an integer >= 1, got {depth!r}; e.g. {what} 2")
+        depth = value
+    if depth < 1:
+        raise UserError(f"{what} must be >= 1 (number of hidden layers), got {depth}; e.g. {what} 1")
+    if depth > MAX_DEPTH:
+        raise UserError(f"{what} {depth:,} is more than {MAX_DEPTH:,} hidden layers (it would only exhaust memory); "
+                        f"use at most {MAX_DEPTH:,}")
+    return depth
 
 
 def check_int(value: object, what: str, minimum: int = 1) -> int:

@@ -113,7 +113,7 @@ def atomic_torch_save(obj: Any, path: str | Path) -> None:
         torch.save(obj, fh)
 
 
-def check_out_dir(out: str | Path, flag: str = "--out") -> Path:
+def check_out_dir(out: str | Path, flag: str = "`out`") -> Path:
     """``out`` if a run directory can be made and written there; else a one-line :class:`UserError`.
 
     Catches, before any work is done: ``out`` is an existing file, lies under a file, or its nearest
@@ -192,7 +192,7 @@ def lock_run_dir(out: str | Path) -> Path:
             holder = os.read(fd, 4096).decode(errors="replace").strip() or "another process"
             os.close(fd)
             raise UserError(f"{out} is being written by another run ({holder}); wait for it to finish, "
-                            "or give another --out") from None
+                            "or give another `out`") from None
         try:
             same = os.stat(path).st_ino == os.fstat(fd).st_ino
         except FileNotFoundError:
@@ -218,7 +218,7 @@ def _lock_exclusive(path: Path, out: Path) -> int:  # pragma: no cover - used on
                 path.unlink(missing_ok=True)  # stale: its process is gone
                 continue
             raise UserError(f"{out} is being written by another run ({holder}); wait for it to finish, "
-                            f"or give another --out (delete {path} if that run is gone)") from None
+                            f"or give another `out` (delete {path} if that run is gone)") from None
     raise UserError(f"cannot lock {out}; delete {path} and retry")
 
 
@@ -362,7 +362,7 @@ def prepare_out_dir(
             except (OSError, UnicodeDecodeError, ValueError) as exc:
                 if not overwrite:
                     raise UserError(f"{record} is unreadable or not a run record ({_first_line(exc)}); "
-                                    "pass --overwrite to start afresh, or give another --out") from None
+                                    "pass `overwrite=True` to start afresh, or give another `out`") from None
                 old = None
             if old is not None and not overwrite and not _failed_start(out, old):
                 same = old.get("config") == config
@@ -370,18 +370,18 @@ def prepare_out_dir(
                     return out, True
                 if resume:
                     raise UserError(
-                        f"{out} holds a run with a different config; use another --out, or --overwrite to replace it"
+                        f"{out} holds a run with a different config; use another `out`, or `overwrite=True` to replace it"
                     )
                 if resumable and same:
                     raise UserError(
-                        f"{out} already holds a run; pass --resume to continue it or --overwrite to replace it"
+                        f"{out} already holds a run; pass `resume=True` to continue it or `overwrite=True` to replace it"
                     )
                 raise UserError(f"{out} already holds a run{'' if same else ' with a different config'}; "
-                                "use another --out, or --overwrite to replace it")
+                                "use another `out`, or `overwrite=True` to replace it")
             if old is not None and resume and old.get("config") == config:
                 return out, True
         elif resume:
-            raise UserError(f"nothing to resume in {out} (no {RUN_FILE}); drop --resume to start a new run")
+            raise UserError(f"nothing to resume in {out} (no {RUN_FILE}); drop `resume` to start a new run")
         write_run_record(out, config, status="running")
     except BaseException:
         release_run_dir(out)

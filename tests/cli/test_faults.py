@@ -470,7 +470,7 @@ def test_advice_matches_the_command(finished, tmp_path, capsys, corpus, inputs):
     conv = copy_run(finished, "converge", tmp_path)
     assert "--resume" in one_error(capsys, writers(conv, corpus, inputs)["converge"], "already holds a run")
     one_error(capsys, ["coordcheck", "--preset", "mup", "--depth", "1", "--widths", "32,64,128", "--fit-from", "100",
-                       "--out", tmp_path / "f"], "--fit-from", "two")
+                       "--out", tmp_path / "f"], "--fit-from 100", "fewer than 2 widths")
 
 
 def _interrupt(argv: list[str], ready: Path, cwd: Path) -> subprocess.CompletedProcess:

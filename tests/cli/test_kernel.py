@@ -79,3 +79,17 @@ def test_kernel_cli_bad_input_is_one_line(tmp_path: Path, capsys: pytest.Capture
     assert err.startswith("infwidth: error:") and "\n" not in err
     assert needle in err
     assert not (tmp_path / "k.npz").exists()
+
+
+def test_kernel_converge_command(tmp_path):
+    """``infwidth kernel-converge`` (was ``python -m infwidth.limits.kernels.checks``) writes results and a plot."""
+    import json
+
+    from infwidth.cli import main
+
+    out = tmp_path / "kc"
+    assert main(["kernel-converge", "--out", str(out), "--widths", "16,64", "--seeds", "1", "--steps", "2"]) == 0
+    res = json.loads((out / "results.json").read_text())
+    assert len(res) == 2 and all(len(v["gaps"]) == 2 for v in res.values())
+    assert (out / "gap_vs_width.png").stat().st_size > 0
+    assert main(["kernel-converge", "--out", str(out), "--widths", "16,32", "--seeds", "1", "--steps", "2"]) == 2

@@ -31,7 +31,7 @@ def test_absurd_widths_are_refused_up_front_naming_the_option(capsys, tmp_path):
 
 
 def test_out_of_memory_names_what_to_reduce_for_the_command(capsys, tmp_path, monkeypatch):
-    import infwidth.limits.feature_learning.convergence as conv
+    import infwidth.studies.converge as conv
 
     def oom(*args, **kwargs):
         raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")

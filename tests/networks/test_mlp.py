@@ -83,7 +83,7 @@ def test_sgd_step_is_eta_n_minus_c_grad():
 
 
 def test_adam_rates_follow_mup_table():
-    # muP (Table 3 form) under Adam: effective steps on W^l are n^0, n^-1, n^-1 (TP5 table, SPEC 7)
+    # muP (Table 3 form) under Adam: effective steps on W^l are n^0, n^-1, n^-1 (Tensor Programs V's table)
     p = mup(2)
     c = abc_adam_exponents(p)
     effective = [cl + a for cl, a in zip(c, p.a, strict=True)]

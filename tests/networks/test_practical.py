@@ -57,7 +57,7 @@ def test_forms_differ_in_their_tensors():
 
 
 def test_mup_practical_rates_match_tp5_table():
-    # SPEC section 7: input SGD rate fan_out, hidden 1, readout fan_in and multiplier 1/fan_in;
+    # Tensor Programs V: input SGD rate fan_out, hidden 1, readout fan_in and multiplier 1/fan_in;
     # Adam rates 1, 1/fan_in, 1; hidden biases like inputs.
     n, eta = 512, 0.1
     net = PracticalMLP(mup(2), n, 7, 3, bias=True)

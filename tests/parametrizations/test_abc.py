@@ -116,3 +116,25 @@ def test_shift_symmetry_and_equivalence():
 def test_from_exponents_accepts_mixed_forms():
     p = from_exponents(["-1/2", 0.0, F(1, 2)], [0.5, "1/2", 1 / 2], "0", name="x")
     assert p == mup(2) and p.name == "x"
+
+
+def test_views_plug_in_from_above() -> None:
+    """The core names none of its views: they resolve through the registry, which a user can extend."""
+    import infwidth.parametrizations.abc as core
+    from infwidth.parametrizations.abc import register_view, view
+
+    p = mup(1)
+    register_view("toy", lambda q, k: (q.depth, k))
+    try:
+        assert view("toy")(p, 3) == (1, 3)
+    finally:
+        core._VIEWS.pop("toy")
+    with pytest.raises(UserError, match="no view 'nope' is registered"):
+        view("nope")
+    net = p.mlp(8, 2, 1, seed=0)  # the built-in views, registered by infwidth/__init__
+    assert type(net).__name__ == "AbcMLP"
+    import ast
+
+    tree = ast.parse(open(core.__file__).read())
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert all(m.startswith(("infwidth.errors", "infwidth.parametrizations")) for m in imported if "infwidth" in m)

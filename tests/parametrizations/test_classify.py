@@ -1,4 +1,4 @@
-"""Exact classification against the paper's table (SPEC sections 2-3) and its finer outputs."""
+"""Exact classification against the paper's table (Tensor Programs IV's classification and table) and its finer outputs."""
 
 import json
 from fractions import Fraction as F
@@ -25,7 +25,7 @@ CLI_KEYS = {"depth", "r", "r_l", "stable", "nontrivial", "regime", "updated_maxi
             "readout_initialized_maximally"}
 
 
-# ---- SPEC section 3, row by row ------------------------------------------------------------------
+# ---- the paper's table, row by row ------------------------------------------------------------------
 @pytest.mark.parametrize("L", [2, 3, 5])
 def test_sp_is_unstable_with_r_minus_one(L):
     c = classify(sp(L))

@@ -85,7 +85,7 @@ def test_adam_exponents():
 @pytest.mark.parametrize(
     "call, words",
     [(lambda: predicted_exponents(mup(2), "rmsprop"), "optimizer"),
-     (lambda: predicted_exponents(mup(2), phi="gelu"), "nonlinearity"),
+     (lambda: predicted_exponents(mup(2), phi="swish"), "nonlinearity"),
      (lambda: predicted_exponents(mup(2), adam_c=(1, 1, 1)), "adam_c"),
      (lambda: predicted_exponents(mup(2), "adam", adam_c=(1, 1)), "one per layer"),
      (lambda: predicted_exponents(Parametrization(a=(0, 0), b=(1, 0), c=0)), "stable at initialization")],

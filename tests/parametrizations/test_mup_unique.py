@@ -1,5 +1,5 @@
 """muP is the only parametrization on a grid that updates every layer maximally and
-initializes the readout maximally, up to the symmetry (SPEC section 2)."""
+initializes the readout maximally, up to the symmetry (Tensor Programs IV)."""
 
 import itertools
 from fractions import Fraction as F

@@ -38,8 +38,12 @@ def _close_progress_bars() -> None:
         bar.close()
 
 
-def _fail(message: str) -> int:
+def _fail(message: str, command: tuple[str, ...] | None = None) -> int:
     _close_progress_bars()
+    if command is not None:
+        from infwidth.cli._flags import to_flags
+
+        message = to_flags(message, command)
     print(f"infwidth: error: {message}", file=sys.stderr)
     return 2
 
@@ -123,8 +127,9 @@ def main(argv: list[str] | None = None) -> int:
         command = get_command(app)
         _finite_floats(command)
         result = command.main(args=args, prog_name="infwidth", standalone_mode=False)
-    except UserError as exc:
-        return _fail(str(exc).splitlines()[0] if str(exc) else "invalid input")
+    except UserError as exc:  # the library names its parameters; _fail writes them as this command's flags
+        words = tuple(a for a in args if not a.startswith("-"))[:2]
+        return _fail(str(exc).splitlines()[0] if str(exc) else "invalid input", words or ("",))
     except TyperException as exc:
         if type(exc).__name__ == "NoArgsIsHelpError":
             exc.show()  # type: ignore[attr-defined]

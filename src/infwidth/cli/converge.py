@@ -63,12 +63,12 @@ def converge(
     from tqdm import tqdm
 
     from infwidth.device import resolve_device, torch_threads
-    from infwidth.limits.feature_learning.convergence import (
+    from infwidth.runs import atomic_write_json, prepare_out_dir, seed_everything, write_run_record
+    from infwidth.studies.converge import (
         ConvergenceConfig,
         plot_convergence,
         run_convergence,
     )
-    from infwidth.runs import atomic_write_json, prepare_out_dir, seed_everything, write_run_record
 
     cfg = ConvergenceConfig(model=model, depth=depth, steps=steps, widths=tuple(parse_widths(widths)), seeds=seeds,
                             lr=None if lr == "auto" else _parse_lr(lr), seed=seed, device=device).check()

@@ -52,8 +52,8 @@ def coordcheck(
     d_in: int = typer.Option(32, "--d-in", help="Input dimension."),
     d_out: int = typer.Option(10, "--d-out", help="Output dimension (classes)."),
     batch: int = typer.Option(32, "--batch", help="Batch size (one fixed batch)."),
-    nonlinearity: str = typer.Option("relu", "--nonlinearity", help="relu, tanh, gelu or identity."),
-    form: str = typer.Option("abc", "--form", help="abc (SPEC form) or practical (mup form): same outputs."),
+    nonlinearity: str = typer.Option("relu", "--nonlinearity", help="relu, tanh, gelu, erf, sin, identity (= linear), leaky_relu[:ALPHA]."),
+    form: str = typer.Option("abc", "--form", help="abc (the paper's form) or practical (mup form): same outputs."),
     dtype: str = typer.Option("float32", "--dtype", help="float32 or float64."),
     device: str = typer.Option("auto", "--device", help="torch device: auto, cpu, cuda, ..."),
     seed: int = typer.Option(0, "--seed", help="First seed; seeds are seed..seed+K-1."),
@@ -70,8 +70,14 @@ def coordcheck(
 
     import torch
 
+    from infwidth.coordcheck import (
+        CoordCheckConfig,
+        format_table,
+        plot_coordcheck,
+        prediction_note,
+        run_config,
+    )
     from infwidth.device import resolve_device
-    from infwidth.networks.coordcheck import format_table, plot_coordcheck, run_coordcheck
     from infwidth.runs import (
         atomic_write_json,
         jsonable,
@@ -103,16 +109,6 @@ def coordcheck(
         "adam_c": adam_c, "dtype": dtype, "device": str(dev), "seed": seed, "tolerance": tol, "fit_from": fit_from,
     }
     # validate everything cheap before touching the out dir
-    from infwidth.networks.coordcheck import _check_inputs
-    from infwidth.networks.mlp import resolve_nonlinearity
-
-    _check_inputs(width_list, steps, seeds, eta)
-    if fit_from is not None and sum(w >= fit_from for w in width_list) < 2:
-        raise UserError(f"--fit-from {fit_from} leaves {sum(w >= fit_from for w in width_list)} of the widths "
-                        f"{widths}; a slope needs at least two, so lower --fit-from or add wider --widths")
-    check_network_memory(width_list, p.depth, d_in=d_in, d_out=d_out, batch=batch,
-                         itemsize=8 if dtype == "float64" else 4, copies=5, device=dev,
-                         advice="use smaller --widths, or a smaller --depth, --d-in or --batch")
     adam_list = None
     if adam_c is not None:
         from infwidth.cli.classify import parse_list
@@ -124,17 +120,20 @@ def coordcheck(
             raise UserError("--adam-c is supported with --form abc only; drop --form practical")
         if len(adam_list) != p.depth + 1:
             raise UserError(f"--adam-c has {len(adam_list)} entries but depth {p.depth} needs L+1 = {p.depth + 1}")
-    resolve_nonlinearity(nonlinearity)
+    cc_config = CoordCheckConfig(
+        p, tuple(width_list), steps=steps, seeds=seeds, optimizer=opt, lr=eta, d_in=d_in, d_out=d_out, batch=batch,
+        nonlinearity=nonlinearity, form=form, dtype=dtype, device=str(dev), seed=seed, base_tolerance=tol,
+        fit_from=fit_from, adam_c=None if adam_list is None else tuple(adam_list),
+    )
+    check_network_memory(width_list, p.depth, d_in=d_in, d_out=d_out, batch=batch,
+                         itemsize=8 if dtype == "float64" else 4, copies=5, device=dev,
+                         advice="use smaller --widths, or a smaller --depth, --d-in or --batch")
     out_dir, _ = prepare_out_dir(out, config, overwrite=overwrite, resumable=False)
     seed_everything(seed)
     from tqdm import tqdm
 
     bar = tqdm(total=len(width_list) * seeds, desc="coordcheck", unit="run", disable=as_json, leave=False)
-    cc = run_coordcheck(
-        p, width_list, steps=steps, seeds=seeds, optimizer=opt, lr=eta, d_in=d_in, d_out=d_out, batch=batch,
-        nonlinearity=nonlinearity, form=form, dtype=dtypes[dtype], device=dev, seed=seed, base_tolerance=tol,
-        fit_from=fit_from, progress=lambda _msg: bar.update(1), threads=threads or None, adam_c=adam_list,
-    )
+    cc = run_config(cc_config, progress=lambda _msg: bar.update(1), threads=threads or None)
     bar.close()
     figures = plot_coordcheck(cc, out_dir) if plots else []
     result = cc.as_dict() | {"plots": [str(f) for f in figures]}
@@ -148,6 +147,9 @@ def coordcheck(
         typer.echo(format_table(cc))
         for d in cc.divergences:
             typer.echo(f"diverged: {d}")
+        note = prediction_note(cc_config.nonlinearity)
+        if note:
+            typer.echo(f"note: {note}")
         if result["tested"] == 0:
             typer.echo("no quantity could be tested: the classification predicts no exponents for this parametrization")
         verdict = "PASS" if result["passed"] else "FAIL"

@@ -48,16 +48,13 @@ def train_cmd(
     """Meta-train one model, keep the best meta-val checkpoint, report meta-test accuracy (95% CI)."""
     from infwidth.cli._options import check_threads
     from infwidth.device import MAML_THREADS, torch_threads
-    from infwidth.errors import UserError
     from infwidth.experiments.maml.config import make_config
     from infwidth.experiments.maml.experiment import train
     from infwidth.experiments.maml.models import parse_width
 
     n_threads = check_threads(threads, MAML_THREADS)
-    if model != "mup" and width is not None:
-        raise UserError(f"the {model} baseline is an infinite-width kernel; drop --width")
-    w = parse_width(width or "limit") if model == "mup" else None
-    if w is not None and not simulate:
+    w = parse_width(width or "limit") if model == "mup" else width  # make_config refuses a width for a kernel
+    if model == "mup" and w is not None and not simulate:
         from infwidth.device import require_memory
 
         # the width-n net (784 -> n -> ways), its meta-gradient, the best and current states: ~6 copies

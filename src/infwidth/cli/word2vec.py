@@ -100,24 +100,10 @@ def train(
         checkpoint_seconds=60 * minutes,
         threads=threads,
     )
+    from infwidth.experiments.word2vec.report import results_table
+
     typer.echo(results_table(results))
     typer.echo(f"run record: {out / 'run.json'}")
-
-
-def results_table(results: dict) -> str:
-    """Markdown table: model, width, analogy accuracy, loss, updates, words/s, embedding movement."""
-    rows = [
-        "| model | width | analogy % | evaluated | final loss | updates | words/s | embedding moved |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for spec, r in results.items():
-        a = r.get("analogy", {})
-        rows.append(
-            f"| {spec} | {r.get('width', '?'):,} | {100 * a.get('accuracy', float('nan')):.2f} | "
-            f"{a.get('total', {}).get('evaluated', 0):,} | {r['loss']:.4f} | {r['updates']:,} | "
-            f"{r['words_per_second']:,.0f} | {r['embedding_movement']:.3f} |"
-        )
-    return "\n".join(rows)
 
 
 def _load_run(run_dir: Path) -> tuple[dict, dict[str, Path]]:
@@ -222,6 +208,7 @@ def pca(
     """The paper's Figure 1: PCA of US states and their cities, for NTK, a finite width and the limit."""
     from infwidth.experiments.word2vec.pca import plot_states_cities, separation_text
     from infwidth.experiments.word2vec.places import load_candidates, states_and_cities
+    from infwidth.experiments.word2vec.report import default_panels, panel_name
     from infwidth.runs import check_out_file
 
     if out is not None:
@@ -246,18 +233,3 @@ def pca(
     typer.echo(f"figure: {res['path']}")
 
 
-def default_panels(specs: list[str]) -> list[str]:
-    """NTK, the narrowest muP width, the limit -- those present, in that order."""
-    ntk = [s for s in specs if s.startswith("ntk")]
-    mup = sorted((s for s in specs if s.startswith("mup:")), key=lambda s: int(s.split(":")[1]))
-    chosen = ntk[:1] + mup[:1] + [s for s in specs if s == "limit"]
-    return chosen or specs[:3]
-
-
-def panel_name(spec: str) -> str:
-    if spec == "limit":
-        return "muP limit"
-    if spec.startswith("ntk"):
-        return f"NTK, width {spec.split(':')[1]} (frozen)" if ":" in spec else "NTK limit (frozen identity)"
-    kind, _, width = spec.partition(":")
-    return f"{'muP' if kind == 'mup' else 'SP'} width {width}"

@@ -1,21 +1,17 @@
-"""Finite-width PyTorch networks in any abc-parametrization, their optimizers and the coordinate check.
+"""Finite-width PyTorch networks in any abc-parametrization and their optimizers.
 
-``AbcMLP`` is the abc form (SPEC section 1), ``PracticalMLP`` the mup / Tensor Programs V form of the
-same network (identical outputs at every step), ``run_coordcheck`` measures scaling exponents.
+``AbcMLP`` is the abc form (the paper's section 3, ``h^l = n^{-a_l} W^l x^{l-1}``), ``PracticalMLP``
+the mup / Tensor Programs V form of the same network (identical outputs at every step). The
+coordinate check that measures their scaling exponents is :mod:`infwidth.coordcheck`.
 """
 
-from infwidth.networks.coordcheck import (
-    CoordCheck,
-    plot_coordcheck,
-    predicted_sizes,
-    run_coordcheck,
-)
 from infwidth.networks.mlp import (
     NONLINEARITIES,
     AbcMLP,
     ScaledMLP,
     TensorScale,
     abc_adam_exponents,
+    activation_names,
     readout_bias_exponents,
     resolve_nonlinearity,
 )
@@ -24,17 +20,14 @@ from infwidth.networks.practical import PracticalMLP, practical_shifts, to_abc, 
 __all__ = [
     "NONLINEARITIES",
     "AbcMLP",
-    "CoordCheck",
     "PracticalMLP",
     "ScaledMLP",
     "TensorScale",
     "abc_adam_exponents",
-    "plot_coordcheck",
+    "activation_names",
     "practical_shifts",
-    "predicted_sizes",
     "readout_bias_exponents",
     "resolve_nonlinearity",
-    "run_coordcheck",
     "to_abc",
     "to_practical",
 ]

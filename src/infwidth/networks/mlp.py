@@ -1,7 +1,7 @@
 """Finite-width MLPs whose every layer carries a forward multiplier, an init scale and a learning rate.
 
 :class:`ScaledMLP` is the one network: layer ``l`` computes ``h^l = m_l * (w^l x^{l-1}) + m^b_l * beta^l``
-with trained ``w^l``. :class:`AbcMLP` fills in the scales from an abc-parametrization (SPEC section 1):
+with trained ``w^l``. :class:`AbcMLP` fills in the scales from an abc-parametrization (Tensor Programs IV):
 ``m_l = n^{-a_l}``, ``w^l ~ N(0, sigma_l^2 n^{-2 b_l})``, SGD rate ``eta n^{-c}``.
 """
 
@@ -15,27 +15,29 @@ from typing import Any
 import torch
 from torch import nn
 
-from infwidth.errors import UserError, check_int
+from infwidth import nonlinearities as _nl
+from infwidth.errors import UserError, check_depth, check_int
 from infwidth.parametrizations.abc import Parametrization
-from infwidth.parametrizations.classify import adam_exponents
+from infwidth.parametrizations.classify import adam_exponents, readout_backward_exponent
 
+#: name -> function for every name of the shared list (:mod:`infwidth.nonlinearities`), aliases included.
 NONLINEARITIES: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
-    "relu": torch.relu,
-    "tanh": torch.tanh,
-    "gelu": nn.functional.gelu,
-    "identity": lambda x: x,
-    "linear": lambda x: x,
+    **{name: nl.phi for name, nl in _nl.REGISTRY.items()},
+    **{alias: nl.phi for nl in _nl.REGISTRY.values() for alias in nl.aliases},
+    "leaky_relu": _nl.get("leaky_relu").phi,
 }
 
 
 def resolve_nonlinearity(phi: str | Callable[[torch.Tensor], torch.Tensor]) -> Callable[[torch.Tensor], torch.Tensor]:
-    """A nonlinearity by name (relu, tanh, gelu, identity) or any tensor -> tensor callable."""
+    """A nonlinearity by any name of :mod:`infwidth.nonlinearities`, or any tensor -> tensor callable."""
     if callable(phi):
         return phi
-    key = str(phi).strip().lower()
-    if key not in NONLINEARITIES:
-        raise UserError(f"unknown nonlinearity {phi!r}; choose relu, tanh, gelu, identity or pass a callable")
-    return NONLINEARITIES[key]
+    return _nl.get(phi).phi
+
+
+def activation_names(depth: int) -> list[str]:
+    """``h1, x1, ..., hL, xL, f``: the activations in forward order (names of the MLP's ``taps``)."""
+    return [f"{s}{k}" for k in range(1, depth + 1) for s in "hx"] + ["f"]
 
 
 def _pow(n: int, e: Fraction | float) -> float:
@@ -80,8 +82,9 @@ class ScaledMLP(nn.Module):
         noise: Callable[[int, tuple[int, ...]], torch.Tensor] | None = None,
     ) -> None:
         super().__init__()
-        for value, what in ((width, "width"), (d_in, "d_in"), (d_out, "d_out"), (depth, "depth")):
+        for value, what in ((width, "width"), (d_in, "d_in"), (d_out, "d_out")):
             check_int(value, what)
+        check_depth(depth)
         if len(weight_scales) != depth + 1:
             raise UserError(f"need {depth + 1} weight scales for depth {depth}, got {len(weight_scales)}")
         if bias_scales is not None and len(bias_scales) != depth + 1:
@@ -89,8 +92,10 @@ class ScaledMLP(nn.Module):
         self.width, self.d_in, self.d_out, self.depth = width, d_in, d_out, depth
         self.weight_scales = tuple(weight_scales)
         self.bias_scales = None if bias_scales is None else tuple(bias_scales)
-        self.nonlinearity = nonlinearity if isinstance(nonlinearity, str) else getattr(nonlinearity, "__name__", "callable")
+        self.nonlinearity = _nl.canonical(nonlinearity) if isinstance(nonlinearity, str) else getattr(nonlinearity, "__name__", "callable")
         self.phi = resolve_nonlinearity(nonlinearity)
+        # parameter-free identity modules at every h^l, x^l and f: forward hooks on them see the activations
+        self.taps = nn.ModuleDict({q: nn.Identity() for q in activation_names(depth)})
         dims = [d_in] + [width] * depth + [d_out]
         gen = torch.Generator(device="cpu")
         if seed is None:
@@ -124,16 +129,15 @@ class ScaledMLP(nn.Module):
     def forward_with_activations(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Output ``f`` and every hidden ``h^l`` (pre-activation) and ``x^l = phi(h^l)``."""
         acts: dict[str, torch.Tensor] = {}
+        taps = self.taps
         for k in range(1, self.depth + 1):
-            h = self._pre(k, x)
-            x = self.phi(h)
+            h = taps[f"h{k}"](self._pre(k, x))
+            x = taps[f"x{k}"](self.phi(h))
             acts[f"h{k}"], acts[f"x{k}"] = h, x
-        return self._pre(self.depth + 1, x), acts
+        return taps["f"](self._pre(self.depth + 1, x)), acts
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for k in range(1, self.depth + 1):
-            x = self.phi(self._pre(k, x))
-        return self._pre(self.depth + 1, x)
+        return self.forward_with_activations(x)[0]
 
     # ---- optimizers ---------------------------------------------------------------------------
     def _groups(self, rate: Callable[[TensorScale], float], eps: float | None = None) -> list[dict[str, Any]]:
@@ -193,7 +197,7 @@ def gradient_exponents(p: Parametrization) -> tuple[Fraction, ...]:
     Hidden and input layers see the readout, of size ``n^{-min(a_{L+1}+b_{L+1}, 2a_{L+1}+c)}``
     once it has been updated; the readout sees ``x^L = O(1)``.
     """
-    g = min(p.a[-1] + p.b[-1], 2 * p.a[-1] + p.c)
+    g = readout_backward_exponent(p)
     return (g,) * p.depth + (Fraction(0),)
 
 
@@ -271,7 +275,7 @@ def check_network_args(p: Any, width: Any, d_in: Any, d_out: Any, bias_std: Any)
 
 
 class AbcMLP(ScaledMLP):
-    """The width-``width`` MLP in abc-parametrization ``p`` (SPEC section 1), an ordinary nn.Module.
+    """The width-``width`` MLP in abc-parametrization ``p`` (Tensor Programs IV), an ordinary nn.Module.
 
     ``net.sgd(lr)`` trains every tensor at ``lr n^{-c}``; ``net.adam(lr)`` uses the per-layer rates
     of :func:`abc_adam_exponents`.

@@ -1,4 +1,4 @@
-"""The practical form (mup / Tensor Programs V, SPEC section 7) of any abc-parametrization, and conversions.
+"""The practical form (mup / Tensor Programs V's muP tables) of any abc-parametrization, and conversions.
 
 Each tensor is shifted by the per-tensor symmetry ``(a, b, c) -> (a + theta, b - theta, c - 2 theta)``
 (Adam: ``adam_c -> adam_c - theta``) so that input, hidden weights and all biases have multiplier 1,

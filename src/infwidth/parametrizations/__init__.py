@@ -1,4 +1,5 @@
-"""abc-parametrizations: the object (:mod:`.abc`) and its exact classification (:mod:`.classify`)."""
+"""abc-parametrizations: the object (:mod:`.abc`), its exact classification (:mod:`.classify`), the
+exponents a finite network shows (:mod:`.predict`) and the paper's table of named ones (:mod:`.report`)."""
 
 from infwidth.parametrizations.abc import (
     PRESETS,
@@ -8,6 +9,7 @@ from infwidth.parametrizations.abc import (
     mup,
     ntp,
     preset,
+    register_view,
     sp,
     to_fraction,
     up,
@@ -17,13 +19,18 @@ from infwidth.parametrizations.classify import (
     Failure,
     adam_exponents,
     classify,
-    layer_contribution_exponents,
+    surviving_ntk_layers,
+)
+from infwidth.parametrizations.predict import layer_contribution_exponents, predicted_exponents
+from infwidth.parametrizations.report import (
     named_parametrizations,
     named_table,
     named_table_markdown,
-    predicted_exponents,
-    surviving_ntk_layers,
 )
+
+# ``Parametrization.classify()`` resolves through the view registry, so abc.py never imports its
+# classifier back (the classifier reads the Parametrization type).
+register_view("classify", classify)
 
 __all__ = [
     "PRESETS",

@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
-from infwidth.errors import UserError
+from infwidth.errors import UserError, check_depth
 
 if TYPE_CHECKING:  # pragma: no cover
-    from infwidth.parametrizations.classify import Classification
+    from torch import nn
+
 
 Number = int | float | str | Fraction
 
@@ -64,6 +65,39 @@ def _positive_float(value: Any, what: str) -> float:
     return out
 
 
+# ---- views plug in from above ---------------------------------------------------------------------
+# The finite network, the kernel limit and the feature-learning limit are views of one description;
+# they live in higher layers, so this module names none of them. A view is registered by name with a
+# factory ``(parametrization, *args, **kwargs) -> view`` or, to load it on first use, a dotted
+# ``"package.module:attribute"`` path (``infwidth/__init__.py`` registers the built-in ones).
+_VIEWS: dict[str, Callable[..., Any] | str] = {}
+
+
+def register_view(name: str, factory: Callable[..., Any] | str) -> None:
+    """Make ``factory`` the view ``name`` (a callable, or ``"module:attribute"`` loaded on first use)."""
+    if not isinstance(factory, str) and not callable(factory):
+        raise UserError(f"view {name!r} needs a callable or a 'module:attribute' path, got {factory!r}")
+    _VIEWS[name] = factory
+
+
+def view(name: str) -> Callable[..., Any]:
+    """The factory registered as view ``name`` (loading it on first use)."""
+    try:
+        factory = _VIEWS[name]
+    except KeyError:
+        raise UserError(
+            f"no view {name!r} is registered; choose one of {', '.join(sorted(_VIEWS)) or 'none'}, "
+            "or register one with register_view"
+        ) from None
+    if isinstance(factory, str):
+        import importlib
+
+        module, _, attr = factory.partition(":")
+        factory = getattr(importlib.import_module(module), attr)
+        _VIEWS[name] = factory
+    return factory
+
+
 def _fmt(x: Fraction) -> str:
     return str(x)
 
@@ -95,7 +129,7 @@ class Parametrization:
             )
         if len(b) != len(a):
             raise UserError(
-                f"got {len(a)} a-exponents but {len(b)} b-exponents; give L+1 of each (one per layer)"
+                f"`b` has {len(b)} b-exponents but `a` has {len(a)} a-exponents; give L+1 of each (one per layer, readout last)"
             )
         sigma = tuple(self.sigma) if self.sigma else (1.0,) * len(a)
         if len(sigma) != len(a):
@@ -157,35 +191,34 @@ class Parametrization:
         return replace(self, sigma=tuple(sigma))
 
     # ---- one description, every view ---------------------------------------------------------
-    def classify(self) -> Classification:
-        """Exact classification (stable, nontrivial, regime, ...); see :mod:`.classify`."""
-        from infwidth.parametrizations.classify import classify
+    def classify(self) -> Any:
+        """Exact classification: a :class:`~infwidth.parametrizations.classify.Classification`.
 
-        return classify(self)
+        The classifier is registered as the view ``"classify"`` by the package (it reads this type, so
+        this module does not import it back).
+        """
+        return view("classify")(self)
 
-    def mlp(self, width: int, d_in: int, d_out: int, **kwargs: Any) -> Any:
-        """The finite width-``width`` PyTorch MLP in this parametrization (see :mod:`infwidth.networks`)."""
-        from infwidth.networks import AbcMLP
+    def mlp(self, width: int, d_in: int, d_out: int, **kwargs: Any) -> nn.Module:
+        """The finite width-``width`` PyTorch MLP in this parametrization (the ``"mlp"`` view)."""
+        return view("mlp")(self, width=width, d_in=d_in, d_out=d_out, **kwargs)
 
-        return AbcMLP(self, width=width, d_in=d_in, d_out=d_out, **kwargs)
-
-    def kernel_limit(self, d_in: int, **kwargs: Any) -> Any:
+    def kernel_limit(self, d_in: int, **kwargs: Any) -> Callable[..., Any]:
         """The kernel-regime limit (kernel + f_0 prior) of this parametrization's MLP on ``d_in`` inputs.
 
-        See :func:`infwidth.limits.kernels.regime_kernel_fn`; kernel-regime parametrizations only.
+        The ``"kernel_limit"`` view (:func:`infwidth.limits.kernels.regime_kernel_fn`): a kernel function
+        ``(x1, x2=None, *, ntk=True) -> Kernels``; kernel-regime parametrizations only.
         """
-        from infwidth.limits.kernels import regime_kernel_fn
-
-        return regime_kernel_fn(self, d_in, **kwargs)
+        return view("kernel_limit")(self, d_in, **kwargs)
 
     def feature_learning_limit(self, d_in: int, d_out: int, nonlinearity: str = "relu", **kwargs: Any) -> Any:
         """The muP limit of ``self.mlp(width, d_in, d_out, nonlinearity=...)`` trained by SGD.
 
-        See :func:`infwidth.limits.feature_learning.bridge.mup_limit`; muP (up to symmetry) only.
+        The ``"feature_learning_limit"`` view (:func:`infwidth.limits.feature_learning.bridge.mup_limit`):
+        an :class:`infwidth.limits.interface.Limit` (``sample(width, seed)``, ``train(...)``), named here
+        only in words because the core imports nothing from the layers above it. muP (up to symmetry) only.
         """
-        from infwidth.limits.feature_learning.bridge import mup_limit
-
-        return mup_limit(self, d_in, d_out, nonlinearity, **kwargs)
+        return view("feature_learning_limit")(self, d_in, d_out, nonlinearity, **kwargs)
 
     # ---- display -----------------------------------------------------------------------------
     def __repr__(self) -> str:
@@ -209,17 +242,8 @@ class Parametrization:
 
 # ---- presets ---------------------------------------------------------------------------------
 def _check_depth(depth: int) -> int:
-    if isinstance(depth, bool) or not isinstance(depth, int):
-        try:
-            depth_int = int(depth)
-        except (TypeError, ValueError):
-            raise UserError(f"depth must be an integer >= 1, got {depth!r}; e.g. depth 2") from None
-        if depth_int != depth:
-            raise UserError(f"depth must be an integer >= 1, got {depth!r}; e.g. depth 2")
-        depth = depth_int
-    if depth < 1:
-        raise UserError(f"depth must be >= 1 (number of hidden layers), got {depth}; e.g. depth 1")
-    return depth
+    # the one depth check lives in infwidth.errors; the parameter in backquotes so the CLI says --depth
+    return check_depth(depth, "`depth`")
 
 
 def _build(name: str, a: list[Fraction], b: list[Fraction], c: Number) -> Parametrization:
@@ -276,11 +300,11 @@ def preset(name: str, depth: int, *, c: Number | None = None, s: Number | None =
         raise UserError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
     if key == "up":
         if s is None:
-            raise UserError("preset up needs s (--s S) with 0 <= S <= 1/2; add e.g. --s 1/4")
+            raise UserError("preset up needs s with 0 <= s <= 1/2; add e.g. `s=1/4`")
         p = up(s, depth)
     else:
         if s is not None:
-            raise UserError(f"--s applies to preset up only, not {key}; drop --s or use --preset up")
+            raise UserError(f"`s` applies to preset up only, not {key}; drop `s` or use preset up")
         p = {"sp": sp, "ntp": ntp, "mfp": mfp, "mup": mup}[key](depth)
     return p if c is None else p.with_c(c)
 

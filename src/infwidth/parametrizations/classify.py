@@ -1,5 +1,7 @@
-"""Exact classification of abc-parametrizations (Tensor Programs IV, section 3) and the scaling
-exponents they predict for a finite network after one update.
+"""Exact classification of abc-parametrizations (Tensor Programs IV, section 3).
+
+The exponents a finite network shows after one update are in :mod:`.predict`; the paper's table of
+named parametrizations, rendered, is in :mod:`.report`.
 
 Everything here is rational arithmetic on two invariants per layer, so it is exactly invariant
 under the symmetry ``(a, b, c) -> (a + t, b - t, c - 2t)``:
@@ -20,12 +22,10 @@ from fractions import Fraction
 from typing import Any
 
 from infwidth.errors import UserError
-from infwidth.parametrizations.abc import Number, Parametrization, preset, to_fraction
+from infwidth.parametrizations.abc import Number, Parametrization, to_fraction
 
 REGIMES = ("unstable", "trivial", "kernel", "feature-learning")
 KERNELS = ("ntk", "nngp", "partial-ntk")
-OPTIMIZERS = ("sgd", "adam")
-NONLINEARITIES = ("relu", "tanh")
 
 HALF = Fraction(1, 2)
 ZERO = Fraction(0)
@@ -66,7 +66,7 @@ class Failure:
 
 @dataclass(frozen=True)
 class Classification:
-    """The exact classification of one parametrization (SPEC section 2). Fractions are exact."""
+    """The exact classification of one parametrization (Tensor Programs IV; formulas in docs/classification.md). Fractions are exact."""
 
     parametrization: Parametrization
     optimizer: str
@@ -126,7 +126,8 @@ def _adam_rates(p: Parametrization, adam_c: Sequence[Number]) -> tuple[Fraction,
     rates = tuple(to_fraction(x, f"adam c_{i + 1}") for i, x in enumerate(adam_c))
     if len(rates) != p.depth + 1:
         raise UserError(
-            f"got {len(rates)} Adam rate exponents for depth {p.depth}; give one per layer (L+1 = {p.depth + 1})"
+            f"`adam_c` has {len(rates)} entries but depth {p.depth} needs L+1 = {p.depth + 1}; "
+            "give one per layer (an Adam rate exponent c_l for each)"
         )
     return rates
 
@@ -136,11 +137,11 @@ def _update_exponents(
 ) -> tuple[tuple[Fraction, ...], Fraction, str]:
     """``(r_1..r_L, readout step exponent, its formula)`` for SGD or for Adam with rates ``adam_c``."""
     L = p.depth
-    alpha, gamma = p.init_exponents(), p.step_exponents()
+    gamma = p.step_exponents()
     first = [ONE] + [ZERO] * (L - 1)  # I(l = 1)
     if adam_c is None:
         # Delta W^l = n^{-gamma_l} dh x^T with dh ~ n^{-theta}: theta = min(init, update) of the readout.
-        theta = min(alpha[-1], gamma[-1])
+        theta = readout_backward_exponent(p)
         r_l = tuple(theta + gamma[i] - 1 + first[i] for i in range(L))
         return r_l, gamma[-1], "2a_{L+1} + c"
     # Adam moves each entry of W^l by n^{-(a_l + c_l)} whatever the gradient's scale.
@@ -359,23 +360,6 @@ def explain(c: Classification) -> str:
     )
 
 
-# ---- predicted scaling exponents of a finite network ---------------------------------------------
-def _require_init_stable(p: Parametrization) -> None:
-    alpha = p.init_exponents()
-    bad = []
-    if alpha[0] != 0:
-        bad.append(f"a_1 + b_1 = {alpha[0]} (needs 0)")
-    bad += [f"a_{i + 1} + b_{i + 1} = {x} (needs 1/2)" for i, x in enumerate(alpha[1:-1], 1) if x != HALF]
-    if alpha[-1] < HALF:
-        bad.append(f"a_{{L+1}} + b_{{L+1}} = {alpha[-1]} (needs >= 1/2)")
-    if bad:
-        raise UserError(
-            "predicted exponents need a parametrization stable at initialization, but "
-            + "; ".join(bad)
-            + "; fix the init exponents a_l + b_l"
-        )
-
-
 def adam_exponents(p: Parametrization) -> tuple[Fraction, ...]:
     """Per-layer Adam rate exponents ``c_l`` (rate ``eta n^{-c_l}``) that keep ``p``'s regime under Adam.
 
@@ -388,165 +372,12 @@ def adam_exponents(p: Parametrization) -> tuple[Fraction, ...]:
     rule (Adam rate 1 for input weights, 1/fan_in for hidden and output with a = 0) after the
     per-layer Adam symmetry ``(a_l, b_l, c_l) -> (a_l + t, b_l - t, c_l - t)``.
     """
-    alpha, gamma = p.init_exponents(), p.step_exponents()
-    theta = min(alpha[-1], gamma[-1])
+    theta = readout_backward_exponent(p)
     return tuple(p.c + a + theta for a in p.a[:-1]) + (p.c + p.a[-1],)
 
 
-def predicted_exponents(
-    p: Parametrization,
-    optimizer: str = "sgd",
-    adam_c: Sequence[Number] | None = None,
-    phi: str = "relu",
-) -> dict[str, Fraction]:
-    """Exponents ``e`` with RMS coordinate size ``~ n^e`` at init and after ONE update.
-
-    Keys: ``h1..hL, x1..xL, f`` at init; ``dh1..dhL, dx1..dxL, df`` = change after the first step
-    (fixed batch, generic nonlinearity, loss derivative Theta(1)). ``optimizer="adam"`` uses
-    per-layer rate exponents ``adam_c`` (default :func:`adam_exponents`). ``phi`` matters only
-    when something blows up: ``"relu"`` (positively homogeneous, blow-ups compound) or
-    ``"tanh"`` (bounded, activations saturate at Theta(1)). Derivation: docs/classification.md.
-    """
-    opt = str(optimizer).lower()
-    if opt not in OPTIMIZERS:
-        raise UserError(f"unknown optimizer {optimizer!r}; choose sgd or adam")
-    if phi not in NONLINEARITIES:
-        raise UserError(f"unknown nonlinearity {phi!r} for exponent prediction; choose relu or tanh")
-    if opt == "sgd" and adam_c is not None:
-        raise UserError("adam_c applies to optimizer='adam' only; drop it or set optimizer='adam'")
-    _require_init_stable(p)
-    L = p.depth
-    alpha, gamma = p.init_exponents(), p.step_exponents()
-    a_out = alpha[-1]
-    if opt == "sgd":
-        # Delta W^l = -eta n^{-gamma_l} chi dh^l x^{l-1,T}; at step 0 dh^l ~ n^{-(a_{L+1}+b_{L+1})}.
-        coeff = [-(gamma[i] + a_out) for i in range(L)] + [-gamma[-1]]
-    else:
-        # Adam's first step is -eta n^{-c_l} sign(grad): Delta W^l ~ n^{-(a_l + c_l)} s_h s_x^T.
-        rates = _adam_rates(p, adam_exponents(p) if adam_c is None else adam_c)
-        coeff = [-(x + y) for x, y in zip(p.a, rates, strict=True)]
-
-    def act(e: Fraction) -> Fraction:  # size of phi(h + Delta h) - phi(h) given Delta h ~ n^e
-        return min(e, ZERO) if phi == "tanh" else e
-
-    def overlap(dh: Fraction, dx: Fraction) -> Fraction:
-        """Exponent of <x_0, x_1> (or <sign x_0, x_1> for Adam) over the n coordinates of a layer.
-
-        Coherent (n times the coordinate size of x_1) unless a bounded odd phi saturates: then
-        x_1 ~ sign(Delta h), independent of x_0 (the step-0 backward pass is independent of the
-        forward one in the limit), and the sum is only a CLT-size n^{1/2}.
-        """
-        if phi == "tanh":
-            return ONE if dh <= 0 else HALF
-        return 1 + max(ZERO, dx)
-
-    out: dict[str, Fraction] = {}
-    for k in range(1, L + 1):
-        out[f"h{k}"] = ZERO
-        out[f"x{k}"] = ZERO
-    out["f"] = HALF - a_out
-    dh = dx = ZERO
-    for i in range(L):
-        if i == 0:
-            dh = coeff[0]  # Delta W^1 xi, <xi, xi> = Theta(1): the input never changes
-        else:
-            # Delta W^l x^{l-1}_1 (a sum over n coordinates, x_1 = x_0 + Delta x)
-            # + W^l_0 Delta x^{l-1} (a_l + b_l = 1/2 keeps the size of Delta x^{l-1}).
-            dh = max(coeff[i] + overlap(dh, dx), dx)
-        dx = act(dh)
-        out[f"dh{i + 1}"] = dh
-        out[f"dx{i + 1}"] = dx
-    # Delta f = Delta W^{L+1} x^L_1 + W^{L+1}_0 Delta x^L, the second a coherent sum (Delta x^L is
-    # correlated with W^{L+1}_0 through the backward pass).
-    out["df"] = max(coeff[-1] + overlap(dh, dx), 1 - a_out + dx)
-    return out
-
-
-def layer_contribution_exponents(p: Parametrization) -> dict[int, Fraction]:
-    """Exponent of the change of ``f`` after one SGD step when only layer ``l`` is trained.
-
-    The readout (``l = L+1``) contributes ``n^{1 - (2a_{L+1}+c)}``; layer ``l <= L`` contributes
-    ``n^{1 - (a_{L+1}+b_{L+1}) - r0_l}`` with ``r0_l`` the step-0 ``r_l`` (the readout at its init).
-    Zero exponent = that layer's NTK term survives; used to check :func:`surviving_ntk_layers`.
-    """
-    _require_init_stable(p)
-    alpha, gamma = p.init_exponents(), p.step_exponents()
-    a_out = alpha[-1]
-    out = {}
-    for i in range(p.depth):
-        r0 = a_out + gamma[i] - 1 + (1 if i == 0 else 0)
-        # only W^l moves: Delta x^l ~ n^{-r0}, carried unchanged (a + b = 1/2) up to x^L (ReLU)
-        out[i + 1] = 1 - a_out - r0
-    out[p.depth + 1] = 1 - gamma[-1]
-    return out
-
-
-# ---- the paper's table of named parametrizations -----------------------------------------------
-def named_parametrizations(depth: int) -> list[tuple[str, Parametrization]]:
-    """The named rows of SPEC section 3 at this depth (MFP only when depth = 1)."""
-    rows = [
-        ("SP", preset("sp", depth)),
-        ("SP, lr ~ 1/n", preset("sp", depth, c=1)),
-        ("NTP", preset("ntp", depth)),
-    ]
-    if depth == 1:
-        rows.append(("MFP", preset("mfp", 1)))
-    rows += [
-        ("muP", preset("mup", depth)),
-        ("UP_1/4", preset("up", depth, s=Fraction(1, 4))),
-        ("UP_1/2", preset("up", depth, s=HALF)),
-    ]
-    return rows
-
-
-def _regime_words(c: Classification) -> str:
-    if c.regime == "kernel":
-        if c.kernel == "partial-ntk":
-            return f"kernel (NTK of layers {','.join(map(str, c.kernel_layers or ()))})"
-        return f"kernel ({(c.kernel or '').upper()})"
-    if c.regime == "unstable":
-        worst = max(c.failures, key=lambda f: f.by)
-        return f"unstable ({worst.requirement} fails by {worst.by})"
-    return c.regime
-
-
-def named_table(depth: int) -> list[dict[str, Any]]:
-    """One JSON-ready row per named parametrization, as computed by :func:`classify`."""
-    rows = []
-    for label, p in named_parametrizations(depth):
-        c = classify(p)
-        rows.append(
-            {
-                "name": label,
-                "a": [str(x) for x in p.a],
-                "b": [str(x) for x in p.b],
-                "c": str(p.c),
-                "r": str(c.r),
-                "stable": c.stable,
-                "regime": c.regime,
-                "kernel": c.kernel,
-                "kernel_layers": None if c.kernel_layers is None else list(c.kernel_layers),
-                "summary": _regime_words(c),
-                "every_layer_updated_maximally": bool(c.updated_maximally and all(c.updated_maximally)),
-                "readout_initialized_maximally": c.readout_initialized_maximally,
-                "f0_vanishes": c.f0_vanishes,
-            }
-        )
-    return rows
-
-
-def named_table_markdown(depth: int) -> str:
-    """The paper's table of named parametrizations at ``depth``, as a markdown table."""
-    head = "| name | a_1..a_(L+1) | b_1..b_(L+1) | c | r | regime | every layer updated max. | readout init. max. | f_0 -> 0 |"
-    lines = [head, "|---|---|---|---|---|---|---|---|---|"]
-
-    def yn(v: Any) -> str:
-        return "-" if v is None else ("yes" if v else "no")
-
-    for row in named_table(depth):
-        lines.append(
-            f"| {row['name']} | {', '.join(row['a'])} | {', '.join(row['b'])} | {row['c']} | {row['r']} | "
-            f"{row['summary']} | {yn(row['every_layer_updated_maximally'] if row['stable'] else None)} | "
-            f"{yn(row['readout_initialized_maximally'])} | {yn(row['f0_vanishes'])} |"
-        )
-    return "\n".join(lines)
+def readout_backward_exponent(p: Parametrization) -> Fraction:
+    """``theta = min(a_{L+1} + b_{L+1}, 2 a_{L+1} + c)``: the backward vector ``dh`` of every layer
+    ``l <= L`` has coordinates ``~ n^{-theta}`` (the readout at its init size or after its first SGD
+    update, whichever is larger). The one place this exponent is computed."""
+    return min(p.init_exponents()[-1], p.step_exponents()[-1])

@@ -16,7 +16,8 @@ SHIFTS = (Fraction(1, 3), Fraction(-1, 2), Fraction(5, 4))
 
 
 def _exponent_table(depth: int) -> tuple[str, dict[str, dict[str, str]]]:
-    from infwidth.parametrizations.classify import named_parametrizations, predicted_exponents
+    from infwidth.parametrizations.predict import predicted_exponents
+    from infwidth.parametrizations.report import named_parametrizations
 
     L = depth
     keys = ["f"] + [f"dx{i}" for i in range(1, L + 1)] + ["df"]
@@ -75,8 +76,8 @@ def _phase_diagram(path, step: Fraction = Fraction(1, 24)) -> dict[str, int]:
 
 
 def run(ctx: TourContext) -> SectionResult:
-    from infwidth.parametrizations.classify import (
-        classify,
+    from infwidth.parametrizations.classify import classify
+    from infwidth.parametrizations.report import (
         named_parametrizations,
         named_table,
         named_table_markdown,

@@ -9,14 +9,14 @@ TITLE = "Feature learning: muP limits and finite networks converging to them"
 
 def run(ctx: TourContext) -> SectionResult:
     from infwidth.device import torch_threads
-    from infwidth.limits.feature_learning.contrast import plot_contrast, run_contrast
-    from infwidth.limits.feature_learning.convergence import (
+    from infwidth.limits.feature_learning.linear import LinearMupLimit
+    from infwidth.studies.contrast import plot_contrast, run_contrast
+    from infwidth.studies.converge import (
         MODELS,
         ConvergenceConfig,
         plot_convergence,
         run_convergence,
     )
-    from infwidth.limits.feature_learning.linear import LinearMupLimit
 
     out = ctx.section_dir("feature_learning")
     with torch_threads(1):  # tiny tensors: threads only add contention
@@ -28,13 +28,13 @@ def run(ctx: TourContext) -> SectionResult:
         ctx.log("muP vs NTP: kernel and feature movement against width")
         contrast = run_contrast(seed=ctx.seed)
         # the exact finite-width simulator against a real width-1024 network, 10 SGD steps
-        from infwidth.limits.feature_learning._sgd import train_module
-        from infwidth.limits.feature_learning.convergence import make_task
+        from infwidth.limits.sgd import train_module
+        from infwidth.studies.converge import make_task
 
         x, y, ex = make_task("linear1", ctx.seed)
         lim = LinearMupLimit(2, 1, alpha=1.0)
         real = train_module(lim.sample(1024, ctx.seed), x, y, 0.5, 10, 4, ex)
-        sim = train_module(lim.simulate(1024, ctx.seed), x, y, 0.5, 10, 4, ex)
+        sim = lim.finite_trajectory(1024, ctx.seed, x, y, 0.5, 10, 4, ex)  # the exact simulator
         sim_gap = float((real.f - sim.f).abs().max())
     conv_png = plot_convergence(results, out / "convergence.png")
     contrast_png = plot_contrast(contrast, out / "mup_vs_ntp.png")

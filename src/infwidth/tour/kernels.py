@@ -15,10 +15,10 @@ WIDTHS = (32, 128, 512, 2048)
 
 def run(ctx: TourContext) -> SectionResult:
     from infwidth.limits.kernels import mlp_kernels, monte_carlo_kernels, relative_frobenius
-    from infwidth.limits.kernels.checks import finite_vs_limit, synthetic_regression
     from infwidth.parametrizations.abc import ntp
     from infwidth.plotting import plt, save_figure
     from infwidth.runs import atomic_write_json
+    from infwidth.studies.kernels import finite_vs_limit, synthetic_regression
 
     out = ctx.section_dir("kernels")
     data = synthetic_regression(n_train=16, n_test=32, d=4, seed=ctx.seed)

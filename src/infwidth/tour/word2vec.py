@@ -54,10 +54,10 @@ def run(ctx):
 
 
 def _run(ctx):
-    from infwidth.cli.word2vec import default_panels, panel_name, results_table
     from infwidth.experiments.word2vec.config import PRESETS
     from infwidth.experiments.word2vec.pca import plot_states_cities
     from infwidth.experiments.word2vec.places import load_candidates, states_and_cities
+    from infwidth.experiments.word2vec.report import default_panels, panel_name, results_table
     from infwidth.experiments.word2vec.train import VECTORS, model_dir_name
     from infwidth.experiments.word2vec.train import run as train_run
     from infwidth.tour import SectionResult

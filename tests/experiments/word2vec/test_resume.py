@@ -14,7 +14,7 @@ import torch
 
 from infwidth.experiments.word2vec.config import TrainConfig
 from infwidth.experiments.word2vec.synthetic import synthetic_analogy_corpus
-from infwidth.experiments.word2vec.train import CHECKPOINT, InjectedStop, corpus_from_ids, run
+from infwidth.experiments.word2vec.train import CHECKPOINT, corpus_from_ids, run
 
 CFG = TrainConfig(
     models=("mup:16", "limit"), epochs=2, window=4, negatives=5, sentence_length=7, batch_size=16,
@@ -29,6 +29,22 @@ def _data():
 
 def _vectors(out, spec):
     return torch.load(out / spec.replace(":", "-") / "vectors.pt", weights_only=False)["emb"]
+
+
+class InjectedStop(RuntimeError):
+    """Simulates a kill (nothing is saved on the way out)."""
+
+
+def _stop_after(batches: int):
+    """An ``on_batch`` callback that raises after ``batches`` batches, counted across models."""
+    seen = [0]
+
+    def on_batch() -> None:
+        seen[0] += 1
+        if seen[0] >= batches:
+            raise InjectedStop(f"stopped after {seen[0]} batches")
+
+    return on_batch
 
 
 def _run(out, **kw):
@@ -48,7 +64,7 @@ def test_resume_after_injected_stop_is_exact(tmp_path, reference, stop_after):
     ref_out, ref_results = reference
     out = tmp_path / "run"
     with pytest.raises(InjectedStop):
-        _run(out, checkpoint_every_batches=3, stop_after_batches=stop_after)
+        _run(out, checkpoint_every_batches=3, on_batch=_stop_after(stop_after))
     if stop_after > 200:  # each model trains ~190 batches: the first one is finished by now
         assert (out / "mup-16" / "result.json").exists() and not (out / "limit" / "result.json").exists()
     record = json.loads((out / "run.json").read_text())
@@ -88,3 +104,20 @@ def test_resume_after_sigkill_is_exact(tmp_path, reference):
     _run(out, resume=True, checkpoint_every_batches=2)
     for spec in CFG.models:
         assert torch.equal(_vectors(out, spec), _vectors(ref_out, spec)), spec
+
+
+def test_unit_of_work_gives_the_loops_numbers(tmp_path, reference):
+    """``train_one_model`` (one model from a picklable config) reproduces the loop's model exactly."""
+    import pickle
+
+    from infwidth.experiments.word2vec.train import train_one_model
+
+    ref_out, ref_results = reference
+    data, questions = _data()
+    spec = CFG.models[-1]
+    cfg = pickle.loads(pickle.dumps(CFG))
+    res = train_one_model(cfg, spec, data, tmp_path / "one", questions, log=lambda *_: None)
+    assert json.loads(json.dumps(res))["loss"] == ref_results[spec]["loss"]
+    assert res["updates"] == ref_results[spec]["updates"] and res["analogy"] == ref_results[spec]["analogy"]
+    one = torch.load(tmp_path / "one" / "vectors.pt", weights_only=False)["emb"]
+    assert torch.equal(one, _vectors(ref_out, spec))

@@ -97,7 +97,7 @@ def test_memory_estimate_and_refusal():
         check_memory(["mup:256", "limit"], 30_000, counts, limit_bytes=6 * GB)
     message = str(err.value)
     cap = largest_vocab_fitting("limit", 6 * GB)
-    assert f"--vocab-cap {cap}" in message and f"--min-count {counts[cap] + 1}" in message
+    assert f"`vocab_cap={cap}`" in message and f"`min_count={counts[cap] + 1}`" in message  # CLI: --vocab-cap
     assert model_bytes("limit", cap) <= 6 * GB < model_bytes("limit", cap + 1)
     assert (counts >= counts[cap] + 1).sum() <= cap  # that min-count leaves a vocabulary that fits
     assert "\n" not in message

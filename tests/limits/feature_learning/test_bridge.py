@@ -5,7 +5,7 @@ import torch
 
 import infwidth as iw
 from infwidth.errors import UserError
-from infwidth.limits.feature_learning._sgd import batch_indices, mse
+from infwidth.limits.sgd import batch_indices, mse
 
 
 def _task(d_in: int = 2, n: int = 6, seed: int = 0):

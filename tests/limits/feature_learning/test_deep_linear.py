@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from infwidth.errors import UserError
-from infwidth.limits.feature_learning._sgd import train_module
 from infwidth.limits.feature_learning.deep_linear import DeepLinearMupLimit
 from infwidth.limits.feature_learning.linear import LinearMupLimit
+from infwidth.limits.sgd import train_module
 
 F64 = torch.float64
 

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from infwidth.limits.feature_learning._lazy_gaussian import LazyGaussianMatrix
-from infwidth.limits.feature_learning._sgd import train_module
 from infwidth.limits.feature_learning.deep_linear import DeepLinearMupLimit, simulate_finite
+from infwidth.limits.sgd import train_module
 
 F64 = torch.float64
 

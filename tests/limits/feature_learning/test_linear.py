@@ -37,7 +37,7 @@ def _train(model, x, y, lr, steps, batch, loss="mse"):
 def test_scalar_case_matches_closed_recursion():
     xs = [0.7, -1.3, 0.4, 2.0, -0.5, 1.1]
     ys = [1.0, -0.5, 0.3, 0.8, -1.2, 0.1]
-    a, b, c, d = 1.0, 0.0, 0.0, 1.0  # SPEC: A_0 = D_0 = 1, B_0 = C_0 = 0, rate 1
+    a, b, c, d = 1.0, 0.0, 0.0, 1.0  # the paper's scalar case: A_0 = D_0 = 1, B_0 = C_0 = 0, rate 1
     lim = LinearMupLimit(1, 1)
     opt = torch.optim.SGD(lim.parameters(), lr=1.0)
     for xi, y in zip(xs, ys, strict=True):

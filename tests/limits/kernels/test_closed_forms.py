@@ -56,7 +56,7 @@ def _brute_pair(phi, k11: float, k12: float, k22: float) -> float:  # noqa: ANN0
 
 
 def _brute_kernels(x: np.ndarray, y: np.ndarray, depth: int, phi, dphi, w: float, b: float):  # noqa: ANN001
-    """The SPEC section-4 recursion entry by entry, with scipy integration: NNGP and NTK."""
+    """The NNGP/NTK recursion (docs/kernels.md) entry by entry, with scipy integration: NNGP and NTK."""
     d = x.shape[1]
     out_n = np.zeros((len(x), len(y)))
     out_t = np.zeros_like(out_n)

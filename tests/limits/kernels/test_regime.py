@@ -7,7 +7,6 @@ import torch
 
 from infwidth.errors import UserError
 from infwidth.limits.kernels import KernelSGD, mlp_kernels, regime_kernel, regime_kernel_fn
-from infwidth.limits.kernels.checks import finite_vs_limit, synthetic_regression
 from infwidth.parametrizations.abc import mfp, mup, ntp, sp, up
 
 
@@ -67,22 +66,6 @@ def test_one_finite_sgd_step_moves_f_by_the_regime_kernel(p, bias: bool) -> None
     k = regime_kernel_fn(p, 3, nonlinearity="relu", bias=bias, bias_std=0.7)(x, xb).ntk
     predicted = -lr * (k @ grad)
     assert torch.linalg.norm(moved - predicted) / torch.linalg.norm(predicted) < 0.1
-
-
-def test_finite_ntp_networks_approach_the_limit() -> None:
-    """Small version of the shipped check: the gap shrinks with width at a rate near n^{-1/2}."""
-    data = synthetic_regression(n_train=8, n_test=32, d=3)
-    res = finite_vs_limit(ntp(2), [64, 256, 1024], steps=8, batch=4, lr=0.2, seeds=3, data=data)
-    assert res.gaps[0] > res.gaps[1] > res.gaps[2]
-    assert -0.8 < res.slope < -0.3
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("p, lr", [(ntp(2), 0.2), (sp(2, c=1), 2.0)], ids=["ntp", "sp-c1"])
-def test_convergence_rate_is_half(p, lr: float) -> None:  # noqa: ANN001
-    data = synthetic_regression(n_train=16, n_test=32, d=4)  # as `python -m infwidth.limits.kernels.checks`
-    res = finite_vs_limit(p, [64, 256, 1024, 4096], steps=20, lr=lr, seeds=6, data=data)
-    assert -0.62 < res.slope < -0.38
 
 
 def test_kernel_sgd_for_parametrization_picks_kernel_and_prior() -> None:

@@ -1,4 +1,4 @@
-"""MAML on Omniglot (SPEC section 6): data, N-way K-shot tasks, first-order MAML for muP nets, the exact
+"""MAML on Omniglot (Tensor Programs IV's MAML experiment): data, N-way K-shot tasks, first-order MAML for muP nets, the exact
 muP limit and function-space GP/NTK baselines, runs with checkpoints, and the accuracy-vs-width plot."""
 
 from infwidth.experiments.maml.config import MamlConfig, make_config

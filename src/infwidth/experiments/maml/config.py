@@ -1,6 +1,6 @@
 """Run configuration: the model, the task shape, FOMAML settings and the schedule, with two profiles.
 
-``default`` is a few-minute version of the paper's schedule; ``paper`` is SPEC section 6
+``default`` is a few-minute version of the paper's schedule; ``paper`` is the paper's schedule (docs/maml.md)
 (100 epochs x 100 meta-batches of 32 tasks, 100 meta-val and 100 meta-test meta-batches).
 """
 
@@ -57,11 +57,11 @@ class MamlConfig:
         if bad:
             raise UserError(f"{bad[0].replace('_', '-')} must be >= 1 (got {positive[bad[0]]}); pass a positive number")
         if self.inner_steps < 0 or self.test_steps < 0:
-            raise UserError("inner and test steps must be >= 0; pass e.g. --test-steps 1")
+            raise UserError("inner and test steps must be >= 0; pass e.g. `test_steps=1`")
         if self.dtype not in ("float32", "float64"):
             raise UserError(f"dtype must be float32 or float64, got {self.dtype!r}")
         if self.simulate and (self.model != "mup" or self.width is None):
-            raise UserError("--simulate applies to finite muP widths only; drop it or pass --width N")
+            raise UserError("`simulate` applies to finite muP widths only; drop it or pass `width=N`")
         if self.step_size <= 0 or self.meta_lr < 0:
             raise UserError("step size must be > 0 and meta-lr >= 0; pass positive rates")
 
@@ -89,7 +89,7 @@ def make_config(model: str = "mup", width: int | None = None, profile: str = "de
         base.update(meta_lr=p.meta_lr, sigma_u=p.sigma_u, sigma_v=p.sigma_v, alpha=p.alpha)
     else:
         if width is not None:
-            raise UserError(f"the {model} baseline is an infinite-width kernel; drop --width")
+            raise UserError(f"the {model} baseline is an infinite-width kernel; drop `width`")
         base.update(meta_lr=0.0, sigma_u=1.0, sigma_v=1.0, alpha=0.0, dtype="float64")
     base.update({k: v for k, v in overrides.items() if v is not None})
     return replace(MamlConfig(), **base)

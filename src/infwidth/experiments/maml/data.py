@@ -99,7 +99,7 @@ def with_rotations(classes: OmniglotClasses, angles: tuple[int, ...] = (90, 180,
 def _read_split_json(root: Path, split: str) -> list[tuple[str, str, str]]:
     path = root / "vinyals_split" / f"{split}.json"
     if not path.is_file():
-        raise UserError(f"missing split file {path}; point --data at the directory holding omniglot/vinyals_split")
+        raise UserError(f"missing split file {path}; point `data` at the directory holding omniglot/vinyals_split")
     try:
         data = json.loads(path.read_text())
         return [(s, a, c) for s, alphabets in data.items() for a, chars in alphabets.items() for c in chars]
@@ -111,7 +111,7 @@ def read_character_table(root: Path) -> dict[tuple[str, str], dict[str, str]]:
     """The character table: (alphabet, character) -> row (char_id, set, npz_index, vinyals_split)."""
     path = root / CSV_FILE
     if not path.is_file():
-        raise UserError(f"missing character table {path}; point --data at the data directory (see MANIFEST)")
+        raise UserError(f"missing character table {path}; point `data` at the data directory (see MANIFEST)")
     with path.open(newline="") as fh:
         rows = list(csv.DictReader(fh))
     need = {"char_id", "set", "alphabet", "character", "npz_index", "vinyals_split"}
@@ -123,7 +123,7 @@ def read_character_table(root: Path) -> dict[tuple[str, str], dict[str, str]]:
 def _load_npz(root: Path, which: str) -> np.ndarray:
     path = root / NPZ_FILES[which]
     if not path.is_file():
-        raise UserError(f"missing {path}; point --data at the data directory holding omniglot/{NPZ_FILES[which]}")
+        raise UserError(f"missing {path}; point `data` at the data directory holding omniglot/{NPZ_FILES[which]}")
     with np.load(path, allow_pickle=False) as z:
         if "images" not in z:
             raise UserError(f"{path} has no 'images' array; restore it from the data directory")

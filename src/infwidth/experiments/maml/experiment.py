@@ -63,7 +63,7 @@ def read_config(run: Path) -> MamlConfig:
     from infwidth.runs import read_run_record
 
     record = Path(run) / "run.json"
-    fix = "pass the --out directory of an 'infwidth maml train' run"
+    fix = "pass the `out` directory of a maml run"
     try:
         config = read_run_record(run, fix)["config"]
     except UserError as exc:
@@ -174,18 +174,18 @@ def reevaluate(
     from infwidth.runs import atomic_write_json
 
     if steps is not None:
-        check_int(steps, "--test-steps", minimum=0)
+        check_int(steps, "`steps`", minimum=0)
     if batches is not None:
-        check_int(batches, "--test-batches")
+        check_int(batches, "`batches`")
     if not (out / "run.json").is_file():
-        raise UserError(f"{out} holds no run (no run.json); pass the --out directory of 'infwidth maml train'")
+        raise UserError(f"{out} holds no run (no run.json); pass the `out` directory of 'infwidth maml train'")
     cfg = read_config(out)
     pool = None
     if _needs_training(cfg):
         ckpt = out / CHECKPOINT
         if not ckpt.is_file():
             raise UserError(f"{out} has no {CHECKPOINT}; finish or resume the training first")
-        state = load_train_state(ckpt, f"train again with 'infwidth maml train --out {out} --overwrite' (same options)")
+        state = load_train_state(ckpt, f"train {out} again with `overwrite=True` (same options)")
         if state.best is None:
             raise UserError(f"{out} has no finished epoch yet; resume the training first")
         if cfg.model != "mup":
@@ -215,11 +215,11 @@ def summarize(runs: Sequence[Path], steps: int | None = None) -> list[dict[str, 
         accs = Path(run) / (TEST_FILE if steps is None else f"test_accuracies_steps{steps}.npy")
         if not record.is_file() or not accs.is_file():
             raise UserError(f"{run} is not a finished maml run (run.json / {accs.name} missing); finish it "
-                            "first (or re-evaluate it with --test-steps)")
+                            "first (or re-evaluate it with `steps`)")
         cfg = read_config(run)
         g = groups.setdefault(cfg.label, {"label": cfg.label, "model": cfg.model, "width": cfg.width, "accs": [],
                                           "seeds": []})
-        g["accs"].append(load_npy(accs, f"re-run 'infwidth maml train' into {run} with --overwrite"))
+        g["accs"].append(load_npy(accs, f"train {run} again with `overwrite=True`"))
         g["seeds"].append(cfg.seed)
     rows = []
     for g in groups.values():

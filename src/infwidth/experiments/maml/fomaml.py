@@ -1,4 +1,4 @@
-"""First-order MAML for any ``nn.Module`` (SPEC section 6), plus the meta-train loop with checkpoints.
+"""First-order MAML for any ``nn.Module`` (Tensor Programs IV's MAML experiment), plus the meta-train loop with checkpoints.
 
 Inner loop: ``steps`` plain SGD steps of size ``step_size`` on the support cross-entropy, computed
 with ``torch.func.functional_call`` so the module itself is never modified. Outer loop (first
@@ -180,7 +180,7 @@ def meta_train(
             res = learner.meta_step(train.batch(epoch * batches_per_epoch + b, meta_batch))
             if not np.isfinite(res.losses).all():
                 raise Diverged("the meta-training loss", f"epoch {epoch + 1}, meta-batch {b + 1}",
-                               "lower the meta learning rate (--meta-lr) or the scales")
+                               "lower the meta learning rate `meta_lr` or the scales")
             tr_loss.append(res.losses.mean())
             tr_acc.append(res.accuracies.mean())
             if progress is not None:
@@ -205,7 +205,7 @@ def meta_train(
     return state
 
 
-def load_train_state(path: Path, fix: str = "delete it to restart the training, or pass --overwrite") -> TrainState:
+def load_train_state(path: Path, fix: str = "delete it to restart the training, or pass `overwrite=True`") -> TrainState:
     """Read a checkpoint written by :func:`meta_train` (a damaged one is a one-line error ending in ``fix``)."""
     from infwidth.runs import load_torch
 

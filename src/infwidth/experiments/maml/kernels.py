@@ -1,4 +1,4 @@
-"""First-order MAML in function space with a fixed kernel: the GP and NTK baselines of SPEC section 6.
+"""First-order MAML in function space with a fixed kernel: the GP and NTK baselines of the paper's MAML experiment.
 
 In the kernel regime a network *is* its function ``f``; an SGD step of size ``eta`` on a loss over
 points ``X`` changes it by ``-eta K(., X) dL/df(X)`` (``K`` = NTK, or the NNGP kernel when only the

@@ -1,6 +1,6 @@
 """The paper's MAML models: the linear 1-hidden-layer muP net 784 -> n -> 5, its exact limit, presets.
 
-Finite widths are *sampled from the limit* (SPEC section 5): the width-n net is coupled to the
+Finite widths are *sampled from the limit* (the exact linear muP limit, docs/feature_learning.md): the width-n net is coupled to the
 width-789 limit at initialization, so every width starts from the same function (the limit's).
 """
 
@@ -26,7 +26,7 @@ class Preset:
     alpha: float
 
 
-# SPEC section 6 (the paper's per-width tuning); widths >= 512 and the limit share one preset.
+# The paper's per-width tuning (docs/maml.md); widths >= 512 and the limit share one preset.
 PRESETS: dict[int, Preset] = {
     2: Preset(0.05, 0.5, 0.5, 2.0),
     8: Preset(0.1, 0.5, 0.25, 1.0),
@@ -36,7 +36,7 @@ PRESETS: dict[int, Preset] = {
 }
 LIMIT_PRESET = PRESETS[512]
 
-# The paper's meta-test accuracies (%), SPEC section 6, for comparison in plots and docs only.
+# The paper's meta-test accuracies (%) (docs/maml.md), for comparison in plots and docs only.
 PAPER_ACCURACY = {
     "finite": {2: 55.34, 8: 64.54, 32: 66.21, 128: 66.31, 512: 66.43, 2048: 66.36, 8192: 66.41},
     "muP limit": 66.42, "gp-relu": 47.60, "ntk-relu": 47.82, "gp-linear": 41.68, "ntk-linear": 41.68,
@@ -87,7 +87,7 @@ def parse_width(text: str) -> int | None:
     try:
         width = int(t)
     except ValueError:
-        raise UserError(f"width {text!r} is not an integer or 'limit'; pass e.g. --width 512 or --width limit") from None
+        raise UserError(f"width {text!r} is not an integer or 'limit'; pass e.g. `width=512` or `width=limit`") from None
     if width < 1:
         raise UserError(f"width must be >= 1, got {width}; pass a positive integer or 'limit'")
     return width

@@ -1,6 +1,6 @@
 """Word2Vec training configs (the paper's settings, a small default, a tiny tour run) and memory checks.
 
-The paper's settings (SPEC section 6): CBOW, window 8 with random shrink, 25 negatives from
+The paper's settings (Tensor Programs IV's Word2Vec experiment): CBOW, window 8 with random shrink, 25 negatives from
 unigram^0.75, subsampling 1e-4, rate 0.05 decaying linearly to 1e-4 of it, weight decay 0.001 on
 touched rows, 15 epochs, min-count 5. Memory is estimated before anything is allocated; a model
 that does not fit is refused with the vocabulary cap or min-count that would fit.
@@ -86,23 +86,23 @@ PRESETS: dict[str, TrainConfig] = {
 def validate(cfg: TrainConfig) -> None:
     """Refuse impossible settings with a one-line message."""
     if not cfg.models:
-        raise UserError("no models to train; pass --models, e.g. limit,mup:256,ntk")
+        raise UserError("no models to train; pass `models`, e.g. limit,mup:256,ntk")
     for spec in cfg.models:
         parse_model_spec(spec)
     if len(set(cfg.models)) != len(cfg.models):
-        raise UserError(f"--models lists a model twice ({','.join(cfg.models)}); list each once")
+        raise UserError(f"`models` lists a model twice ({','.join(cfg.models)}); list each once")
     checks = [
-        (cfg.epochs >= 1, f"--epochs must be >= 1 (got {cfg.epochs})"),
-        (cfg.window >= 1, f"--window must be >= 1 (got {cfg.window})"),
-        (cfg.negatives >= 0, f"--negatives must be >= 0 (got {cfg.negatives})"),
-        (cfg.batch_size >= 1, f"--batch-size must be >= 1 (got {cfg.batch_size})"),
-        (cfg.min_count >= 1, f"--min-count must be >= 1 (got {cfg.min_count})"),
-        (cfg.seed >= 0, f"--seed must be >= 0 (got {cfg.seed})"),
-        (cfg.lr > 0 and math.isfinite(cfg.lr), f"--lr must be a positive number (got {cfg.lr})"),
-        (cfg.subsample >= 0, f"--subsample must be >= 0 (got {cfg.subsample}); 0 turns it off"),
-        (cfg.weight_decay >= 0, f"--weight-decay must be >= 0 (got {cfg.weight_decay})"),
-        (cfg.vocab_cap is None or cfg.vocab_cap >= 2, f"--vocab-cap must be >= 2 (got {cfg.vocab_cap})"),
-        (cfg.max_chars is None or cfg.max_chars > 0, f"--max-chars must be positive (got {cfg.max_chars})"),
+        (cfg.epochs >= 1, f"`epochs` must be >= 1 (got {cfg.epochs})"),
+        (cfg.window >= 1, f"`window` must be >= 1 (got {cfg.window})"),
+        (cfg.negatives >= 0, f"`negatives` must be >= 0 (got {cfg.negatives})"),
+        (cfg.batch_size >= 1, f"`batch_size` must be >= 1 (got {cfg.batch_size})"),
+        (cfg.min_count >= 1, f"`min_count` must be >= 1 (got {cfg.min_count})"),
+        (cfg.seed >= 0, f"`seed` must be >= 0 (got {cfg.seed})"),
+        (cfg.lr > 0 and math.isfinite(cfg.lr), f"`lr` must be a positive number (got {cfg.lr})"),
+        (cfg.subsample >= 0, f"`subsample` must be >= 0 (got {cfg.subsample}); 0 turns it off"),
+        (cfg.weight_decay >= 0, f"`weight_decay` must be >= 0 (got {cfg.weight_decay})"),
+        (cfg.vocab_cap is None or cfg.vocab_cap >= 2, f"`vocab_cap` must be >= 2 (got {cfg.vocab_cap})"),
+        (cfg.max_chars is None or cfg.max_chars > 0, f"`max_chars` must be positive (got {cfg.max_chars})"),
         (cfg.sentence_length >= 2, "sentence_length must be >= 2"),
         (cfg.dtype in ("float32", "float64"), f"dtype must be float32 or float64 (got {cfg.dtype})"),
     ]
@@ -139,9 +139,9 @@ def parse_bytes(text: str) -> float:
     try:
         value = float(s) * mult
     except ValueError:
-        raise UserError(f"--memory-limit {text!r} is not a size; write e.g. 8GB or 512MB") from None
+        raise UserError(f"`memory_limit` {text!r} is not a size; write e.g. 8GB or 512MB") from None
     if not (value > 0 and math.isfinite(value)):
-        raise UserError(f"--memory-limit must be positive (got {text!r}); write e.g. 8GB")
+        raise UserError(f"`memory_limit` must be positive (got {text!r}); write e.g. 8GB")
     return value
 
 
@@ -179,12 +179,12 @@ def check_memory(
     if cap < 2:
         raise UserError(
             f"{what} needs {need[worst] / GB:.1f} GB even for a tiny vocabulary but the memory limit is "
-            f"{limit / GB:.1f} GB; raise --memory-limit or use a smaller width"
+            f"{limit / GB:.1f} GB; raise `memory_limit` or use a smaller width"
         )
-    hint = f"--vocab-cap {cap}"
+    hint = f"`vocab_cap={cap}`"
     if counts is not None and len(counts) > cap:
-        hint += f" or --min-count {int(counts[cap]) + 1}"
+        hint += f" or `min_count={int(counts[cap]) + 1}`"
     raise UserError(
         f"{what} at V={vocab_size:,} needs about {need[worst] / GB:.1f} GB but the memory limit is "
-        f"{limit / GB:.1f} GB; pass {hint} (or raise --memory-limit)"
+        f"{limit / GB:.1f} GB; pass {hint} (or raise `memory_limit`)"
     )

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,15 +33,11 @@ from infwidth.experiments.word2vec.models import (
     model_width,
     parse_model_spec,
 )
-from infwidth.runs import atomic_torch_save
+from infwidth.runs import atomic_torch_save, atomic_write_json
 
 CHECKPOINT = "checkpoint.pt"
 VECTORS = "vectors.pt"
 RESULT = "result.json"
-
-
-class InjectedStop(RuntimeError):
-    """Raised by ``stop_after_batches``: simulates a kill in tests (nothing is saved on the way out)."""
 
 
 @dataclass
@@ -154,14 +151,15 @@ def train_model(
     state: dict | None = None,
     checkpoint_seconds: float = 300.0,
     checkpoint_every_batches: int | None = None,
-    stop_after_batches: int | None = None,
+    on_batch: Callable[[], None] | None = None,
     progress: bool = True,
     desc: str = "",
 ) -> dict:
     """Train ``model`` for ``cfg.epochs`` epochs; returns stats (loss, updates, words/s).
 
     ``state`` is a loaded checkpoint to resume from. Checkpoints go to ``ckpt_path`` after every
-    epoch, every ``checkpoint_seconds`` and (tests) every ``checkpoint_every_batches``.
+    epoch, every ``checkpoint_seconds`` and every ``checkpoint_every_batches``. ``on_batch()`` is
+    called after each batch, before its checkpoint (e.g. to report to a scheduler, or to stop).
     """
     from tqdm.auto import tqdm
 
@@ -207,7 +205,7 @@ def train_model(
                 cfg.weight_decay,
             )
             if not math.isfinite(loss):
-                raise Diverged(f"the loss of {desc}", f"epoch {epoch + 1}, batch {b + 1}", "lower the learning rate (--lr) and train again")
+                raise Diverged(f"the loss of {desc}", f"epoch {epoch + 1}, batch {b + 1}", "lower the learning rate `lr` and train again")
             pos_state["loss_sum"] += loss
             pos_state["targets"] += used
             window_loss += loss
@@ -218,9 +216,12 @@ def train_model(
             if window_n >= 20000 or b == n_batches - 1:
                 bar.set_postfix(loss=f"{window_loss / max(window_n, 1):.3f}", lr=f"{lr:.4f}", refresh=False)
                 window_loss, window_n = 0.0, 0
-            if stop_after_batches is not None and done_batches >= stop_after_batches:
-                bar.close()
-                raise InjectedStop(f"stopped after {done_batches} batches")
+            if on_batch is not None:
+                try:
+                    on_batch()
+                except BaseException:
+                    bar.close()
+                    raise
             now = time.perf_counter()
             if b + 1 < n_batches and (
                 now - t_ckpt >= checkpoint_seconds
@@ -238,7 +239,6 @@ def train_model(
         "words": total_words,
         "train_seconds": seconds,
         "words_per_second": total_words / seconds if seconds > 0 else float("nan"),
-        "batches_this_session": done_batches,
     }
 
 
@@ -292,7 +292,7 @@ def run(
     progress: bool = True,
     checkpoint_seconds: float = 300.0,
     checkpoint_every_batches: int | None = None,
-    stop_after_batches: int | None = None,
+    on_batch: Callable[[], None] | None = None,
     corpus: CorpusData | None = None,
     threads: int | None = 1,
     log=print,
@@ -301,25 +301,18 @@ def run(
 
     ``out/run.json`` records config, versions and (at the end) results; each model has its own
     folder with a checkpoint, its final vectors (``vectors.pt``) and ``result.json``. A finished
-    model is not retrained on ``resume``.
+    model is not retrained on ``resume``. A loop over :func:`train_one_model` (the unit of work).
     """
     validate(cfg)
     with torch_threads(threads or None):  # small sparse ops: one thread beats two contended ones
         return _run(cfg, Path(out), data_dir, questions, resume, overwrite, memory_limit, device, progress,
-                    checkpoint_seconds, checkpoint_every_batches, stop_after_batches, corpus, log)
+                    checkpoint_seconds, checkpoint_every_batches, on_batch, corpus, log)
 
 
 def _run(cfg, out, data_dir, questions, resume, overwrite, memory_limit, device, progress,
-         checkpoint_seconds, checkpoint_every_batches, stop_after_batches, corpus, log) -> dict:
+         checkpoint_seconds, checkpoint_every_batches, on_batch, corpus, log) -> dict:
     from infwidth.device import resolve_device
-    from infwidth.runs import (
-        RUN_FILE,
-        atomic_write_json,
-        check_out_dir,
-        load_torch,
-        prepare_out_dir,
-        write_run_record,
-    )
+    from infwidth.runs import RUN_FILE, check_out_dir, prepare_out_dir, write_run_record
 
     config = cfg.to_dict()
     resuming = False
@@ -338,55 +331,83 @@ def _run(cfg, out, data_dir, questions, resume, overwrite, memory_limit, device,
     if not (out / RUN_FILE).exists():
         out, resuming = prepare_out_dir(out, config, resume=resume, overwrite=overwrite)
     results: dict[str, dict] = {}
-    session_batches = 0  # for stop_after_batches (tests): counted across models
     for spec in cfg.models:
-        mdir = out / model_dir_name(spec)
-        mdir.mkdir(parents=True, exist_ok=True)
-        if not resuming:
-            for name in (CHECKPOINT, VECTORS, RESULT):
-                (mdir / name).unlink(missing_ok=True)  # left by the run --overwrite replaces
-        done = _load_result(mdir / RESULT) if resuming else None
-        if done is not None and (mdir / VECTORS).exists():
-            log(f"{spec}: finished earlier, accuracy {done.get('analogy', {}).get('accuracy', 'n/a')}")
-            results[spec] = done
-            continue
-        state = None
-        if resuming and (mdir / CHECKPOINT).exists():
-            state = load_torch(mdir / CHECKPOINT, f"delete it to retrain {spec} from the start, or pass --overwrite",
-                               map_location=dev, keys=("model", "epoch", "batch"))
-            model = CBOWModel.from_state(state["model"])
-            log(f"{spec}: resuming at epoch {state['epoch']}, batch {state['batch']}")
-        else:
-            log(f"{spec}: width {model_width(spec, data.vocab_size):,}, about {need[spec] / 1e9:.2f} GB")
-            model = build_model(spec, data.vocab_size, seed=cfg.seed, device=dev, dtype=dtype)
-        stats = train_model(
-            model,
-            data,
-            cfg,
-            ckpt_path=mdir / CHECKPOINT,
-            state=state,
-            checkpoint_seconds=checkpoint_seconds,
-            checkpoint_every_batches=checkpoint_every_batches,
-            stop_after_batches=None if stop_after_batches is None else stop_after_batches - session_batches,
-            progress=progress,
-            desc=spec,
+        results[spec] = train_one_model(
+            cfg, spec, data, out / model_dir_name(spec), questions, device=dev, resume=resuming,
+            approx_bytes=need[spec], progress=progress, checkpoint_seconds=checkpoint_seconds,
+            checkpoint_every_batches=checkpoint_every_batches, on_batch=on_batch, log=log,
         )
-        session_batches += stats.pop("batches_this_session")
-        model.out_rows = torch.empty(0)  # free the output vectors: peak memory stays two matrices
-        emb = model.embeddings()
-        del model
-        stats["embedding_movement"] = embedding_movement(emb, spec, cfg.seed)
-        atomic_torch_save({"words": data.words, "emb": emb.cpu(), "spec": spec}, mdir / VECTORS)
-        stats["analogy"] = evaluate_embeddings(emb, data.words, questions)
-        stats["vocab_size"] = data.vocab_size
-        stats["width"] = emb.shape[1]
-        atomic_write_json(mdir / RESULT, stats)
-        (mdir / CHECKPOINT).unlink(missing_ok=True)
-        acc = stats["analogy"].get("accuracy")
-        log(f"{spec}: loss {stats['loss']:.4f}, {stats['updates']:,} updates, "
-            f"{stats['words_per_second']:,.0f} words/s, analogy accuracy {acc}")
-        results[spec] = stats
-        del emb
     write_run_record(out, config, results={"models": results, "vocab_size": data.vocab_size,
                                            "tokens": len(data.ids)})
     return results
+
+
+def train_one_model(
+    cfg: TrainConfig,
+    spec: str,
+    data: CorpusData,
+    mdir: Path,
+    questions: Any,
+    *,
+    device: torch.device | str = "cpu",
+    resume: bool = False,
+    approx_bytes: float | None = None,
+    progress: bool = False,
+    checkpoint_seconds: float = 300.0,
+    checkpoint_every_batches: int | None = None,
+    on_batch: Callable[[], None] | None = None,
+    log=print,
+) -> dict:
+    """The unit of work: train and evaluate ONE model ``spec`` of ``cfg`` into ``mdir``; its JSON-ready result.
+
+    ``mdir`` gets the checkpoint (resumable with ``resume``), the final vectors and ``result.json``;
+    a model already finished there is not retrained on ``resume``. ``cfg`` is a frozen, picklable
+    :class:`TrainConfig`; ``data`` its corpus (:func:`prepare_data`).
+    """
+    mdir.mkdir(parents=True, exist_ok=True)
+    if not resume:
+        for name in (CHECKPOINT, VECTORS, RESULT):
+            (mdir / name).unlink(missing_ok=True)  # left by the run --overwrite replaces
+    done = _load_result(mdir / RESULT) if resume else None
+    if done is not None and (mdir / VECTORS).exists():
+        log(f"{spec}: finished earlier, accuracy {done.get('analogy', {}).get('accuracy', 'n/a')}")
+        return done
+    state = None
+    dtype = getattr(torch, cfg.dtype)
+    if resume and (mdir / CHECKPOINT).exists():
+        from infwidth.runs import load_torch
+
+        state = load_torch(mdir / CHECKPOINT, f"delete it to retrain {spec} from the start, or pass `overwrite=True`",
+                           map_location=device, keys=("model", "epoch", "batch"))
+        model = CBOWModel.from_state(state["model"])
+        log(f"{spec}: resuming at epoch {state['epoch']}, batch {state['batch']}")
+    else:
+        size = "" if approx_bytes is None else f", about {approx_bytes / 1e9:.2f} GB"
+        log(f"{spec}: width {model_width(spec, data.vocab_size):,}{size}")
+        model = build_model(spec, data.vocab_size, seed=cfg.seed, device=device, dtype=dtype)
+    stats = train_model(
+        model,
+        data,
+        cfg,
+        ckpt_path=mdir / CHECKPOINT,
+        state=state,
+        checkpoint_seconds=checkpoint_seconds,
+        checkpoint_every_batches=checkpoint_every_batches,
+        on_batch=on_batch,
+        progress=progress,
+        desc=spec,
+    )
+    model.out_rows = torch.empty(0)  # free the output vectors: peak memory stays two matrices
+    emb = model.embeddings()
+    del model
+    stats["embedding_movement"] = embedding_movement(emb, spec, cfg.seed)
+    atomic_torch_save({"words": data.words, "emb": emb.cpu(), "spec": spec}, mdir / VECTORS)
+    stats["analogy"] = evaluate_embeddings(emb, data.words, questions)
+    stats["vocab_size"] = data.vocab_size
+    stats["width"] = emb.shape[1]
+    atomic_write_json(mdir / RESULT, stats)
+    (mdir / CHECKPOINT).unlink(missing_ok=True)
+    acc = stats["analogy"].get("accuracy")
+    log(f"{spec}: loss {stats['loss']:.4f}, {stats['updates']:,} updates, "
+        f"{stats['words_per_second']:,.0f} words/s, analogy accuracy {acc}")
+    return stats

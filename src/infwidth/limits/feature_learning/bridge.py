@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from infwidth import nonlinearities as _nl
 from infwidth.errors import UserError
 from infwidth.limits.feature_learning.deep_linear import DeepLinearMupLimit
 from infwidth.limits.feature_learning.mean_field import MeanFieldLimit
@@ -45,7 +46,8 @@ def mup_limit(
             f"use infwidth.mup({p.depth}) or a parametrization equivalent to it"
         )
     if not isinstance(nonlinearity, str):
-        raise UserError("the feature-learning limit needs a named nonlinearity (relu, tanh, gelu, identity)")
+        raise UserError(f"the feature-learning limit needs a named nonlinearity ({_nl.choices()})")
+    nonlinearity = _nl.canonical(nonlinearity)
     sigma_u = p.sigma[0] / math.sqrt(d_in)
     if p.depth == 1:
         return MeanFieldLimit(d_in, d_out, nonlinearity, sigma_u=sigma_u, sigma_v=p.sigma[-1],

@@ -1,4 +1,4 @@
-"""The exact muP limit of a deep linear MLP by the Tensor-Program rules (SPEC section 5).
+"""The exact muP limit of a deep linear MLP by the Tensor-Program rules (Tensor Programs IV; written out in docs/feature_learning.md).
 
 Every vector of the width-n program has iid-like coordinates ``Z``; for a linear net each ``Z`` is a
 *linear combination* of finitely many jointly Gaussian basis variables: the ``d`` input-weight
@@ -16,21 +16,23 @@ import math
 import torch
 from torch import nn
 
-from infwidth.errors import UserError
-from infwidth.limits.feature_learning._sgd import (
+from infwidth.errors import UserError, check_depth
+from infwidth.limits.sgd import (
     Loss,
     Trajectory,
     batch_indices,
+    check_dims,
+    check_inputs,
+    check_width,
     prepare_data,
     resolve_loss,
 )
-from infwidth.limits.feature_learning.linear import check_dims, check_inputs, check_width
 
 
 def _check_depth(depth: int) -> int:
-    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
+    if not isinstance(depth, int) or isinstance(depth, bool):  # no silent int(2.5) here: a limit takes an int
         raise UserError(f"depth (number of hidden layers) must be an integer >= 1, got {depth!r}")
-    return depth
+    return check_depth(depth)
 
 
 class _Basis:
@@ -156,6 +158,11 @@ class DeepLinearMupLimit:
         """A finite width-n trajectory without ``n x n`` storage: :func:`simulate_finite`."""
         return simulate_finite(self, width, seed, *args, **kwargs)
 
+    def finite_trajectory(self, width: int, seed: int, x: torch.Tensor, y: torch.Tensor, lr: float, steps: int,
+                          batch: int, eval_x: torch.Tensor, loss: str | Loss = "mse") -> Trajectory:
+        """The finite net's trajectory by lazily sampled Gaussian hidden matrices (:meth:`simulate`)."""
+        return simulate_finite(self, width, seed, x, y, lr, steps, batch, eval_x, loss)
+
     def train(
         self,
         x: torch.Tensor,
@@ -214,7 +221,9 @@ class DeepLinearMupLimit:
             w_out = _pad(w_out, basis.size) - lr * chi.mT @ _pad(hs[-1], basis.size)
             record()
         self.basis_size = basis.size
-        return Trajectory(torch.stack(fs), torch.stack(ks))
+        return Trajectory(torch.stack(fs), torch.stack(ks), info={
+            "method": "TP bookkeeping (exact)", "basis_size": basis.size,
+            "finite": "lazily sampled Gaussian hidden matrices (exact in law)"})
 
 
 class _Dense:

@@ -2,7 +2,7 @@
 
 The limit of a width-n muP linear net ``d -> n -> d_o`` is an ordinary linear net of width
 ``k = d + d_o``: ``f = C (A x + alpha b)`` with ``A_0 = [sigma_u I_d ; 0]``, ``C_0 = [0, sigma_v I_{d_o}]``,
-trained by the same SGD (SPEC section 5). A finite net coupled to it is
+trained by the same SGD (Tensor Programs IV; docs/feature_learning.md, section 1). A finite net coupled to it is
 ``W1 = n^{-1/2} Omega A``, ``W2 = n^{-1/2} C Omega^T``, ``b1 = n^{-1/2} Omega b`` with ``Omega``
 iid N(0, 1) of shape ``n x k``; plain SGD keeps it of this form with ``f = C G A x``,
 ``G = Omega^T Omega / n``. Writing ``G = R^T R`` (``R`` is ``k x k``), the finite net is *exactly* the
@@ -11,33 +11,20 @@ width-k net started at ``(R A_0, C_0 R^T, R b_0)``: :meth:`LinearMupLimit.simula
 
 from __future__ import annotations
 
+import copy
+from typing import Any
+
 import torch
 from torch import nn
 
-from infwidth.errors import UserError, check_int, require
-
-
-def check_dims(d_in: int, d_out: int) -> None:
-    """Input and output dimensions are positive integers (one-line error otherwise)."""
-    check_int(d_in, "d_in")
-    check_int(d_out, "d_out")
-
-
-def check_width(width: int) -> int:
-    """Widths are integers >= 1 (one-line error otherwise)."""
-    if isinstance(width, bool) or not isinstance(width, int) or width < 1:
-        raise UserError(f"width must be an integer >= 1, got {width!r}; pass e.g. width=1024")
-    return width
-
-
-def check_inputs(x: torch.Tensor, d_in: int, what: str = "model") -> None:
-    """Inputs are ``(batch, d_in)`` (or a single ``(d_in,)`` vector)."""
-    if not isinstance(x, torch.Tensor):
-        raise UserError(f"inputs must be a torch.Tensor, got {type(x).__name__}")
-    if x.dim() not in (1, 2) or x.shape[-1] != d_in:
-        raise UserError(
-            f"inputs have shape {tuple(x.shape)} but the {what} takes d_in={d_in}; pass (batch, {d_in})"
-        )
+from infwidth.errors import UserError, require
+from infwidth.limits.interface import Trajectory
+from infwidth.limits.sgd import (
+    check_dims,
+    check_inputs,
+    check_width,
+    train_module,
+)
 
 
 def omega(width: int, k: int, seed: int, dtype: torch.dtype, device: torch.device | None) -> torch.Tensor:
@@ -113,6 +100,18 @@ class LinearMupLimit(nn.Module):
         check_width(width)
         om = omega(width, self.k, seed, self.A.dtype, self.A.device)
         return CoupledLinearNet(self, om)
+
+    def train(self, x: torch.Tensor, y: torch.Tensor, lr: float, steps: int, batch: int, eval_x: torch.Tensor,
+              loss: Any = "mse") -> Trajectory:
+        """The limit's SGD (on a copy: this limit keeps its initial coefficients); see :class:`Limit`."""
+        traj = train_module(copy.deepcopy(self), x, y, lr, steps, batch, eval_x, loss)
+        traj.info = {"method": "exact (width d+d_o)", "finite": "exact G-simulator (equal to the real net)"}
+        return traj
+
+    def finite_trajectory(self, width: int, seed: int, x: torch.Tensor, y: torch.Tensor, lr: float, steps: int,
+                          batch: int, eval_x: torch.Tensor, loss: Any = "mse") -> Trajectory:
+        """The finite net's SGD trajectory, by the exact width-k simulator :meth:`simulate` (omega)."""
+        return train_module(self.simulate(width, seed), x, y, lr, steps, batch, eval_x, loss)
 
     def simulate(self, width: int, seed: int, method: str = "omega") -> LinearMupLimit:
         """Exact width-k stand-in for the finite width-``width`` net (same forward, same SGD).

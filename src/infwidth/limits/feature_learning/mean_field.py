@@ -1,4 +1,4 @@
-"""The muP limit of a 1-hidden-layer nonlinear net: the neuron-wise (mean-field) recursion of SPEC section 5.
+"""The muP limit of a 1-hidden-layer nonlinear net: the neuron-wise (mean-field) recursion of Tensor Programs IV.
 
 ``f_t(xi) = E[v_t phi(<u_t, xi>)]``, ``v_{t+1} = v_t - eta phi(<u_t, xi_t>) chi_t``,
 ``u_{t+1} = u_t - eta <v_t, chi_t> phi'(<u_t, xi_t>) xi_t``, expectation over
@@ -18,47 +18,44 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from infwidth import nonlinearities as _nl
 from infwidth.errors import UserError, check_int
-from infwidth.limits.feature_learning._sgd import (
+from infwidth.limits.sgd import (
     Loss,
     Trajectory,
     batch_indices,
+    check_dims,
+    check_inputs,
+    check_width,
     prepare_data,
     resolve_loss,
+    train_module,
 )
-from infwidth.limits.feature_learning.linear import check_dims, check_inputs, check_width
 
 SQRT2 = math.sqrt(2.0)
 
 
-def _gelu(x: torch.Tensor) -> torch.Tensor:
-    return 0.5 * x * (1 + torch.erf(x / SQRT2))
 
-
-def _gelu_prime(x: torch.Tensor) -> torch.Tensor:
-    return 0.5 * (1 + torch.erf(x / SQRT2)) + x * torch.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
-
-
-# name -> (phi, phi')
+# name -> (phi, phi') for every name of the shared list (infwidth.nonlinearities), aliases included
 NONLINEARITIES: dict[str, tuple[Callable, Callable]] = {
-    "relu": (torch.relu, lambda x: (x > 0).to(x.dtype)),
-    "tanh": (torch.tanh, lambda x: 1 - torch.tanh(x) ** 2),
-    "gelu": (_gelu, _gelu_prime),
-    "identity": (lambda x: x, torch.ones_like),
+    **{name: (nl.phi, nl.dphi) for name, nl in _nl.REGISTRY.items()},
+    **{alias: (nl.phi, nl.dphi) for nl in _nl.REGISTRY.values() for alias in nl.aliases},
 }
 
 
 def resolve_nonlinearity(phi: str | Callable, quadrature: bool) -> tuple[Callable, Callable, str]:
     """``(phi, phi', name)``; named ones only on the quadrature path, any elementwise callable for Monte Carlo."""
     if isinstance(phi, str):
-        if phi not in NONLINEARITIES:
-            raise UserError(f"unsupported nonlinearity {phi!r}; use one of {', '.join(NONLINEARITIES)}")
-        return (*NONLINEARITIES[phi], phi)
+        try:
+            entry = _nl.get(phi)
+        except UserError:
+            raise UserError(f"unsupported nonlinearity {phi!r}; use one of {_nl.choices()}") from None
+        return entry.phi, entry.dphi, entry.name
     if not callable(phi):
         raise UserError(f"nonlinearity must be a name or a callable, got {phi!r}")
     if quadrature:
         raise UserError(
-            f"quadrature supports only {', '.join(NONLINEARITIES)} (got a callable); pass method='mc'"
+            f"quadrature supports only named nonlinearities ({_nl.choices()}; got a callable); pass method='mc'"
         )
 
     def prime(x: torch.Tensor) -> torch.Tensor:
@@ -89,7 +86,7 @@ class MeanFieldRun(Trajectory):
 
 
 class MeanFieldLimit:
-    """The muP limit of ``x -> (1/n) sum_a v_a phi(<u_a, x>)`` (SPEC section 5) and its finite samples."""
+    """The muP limit of ``x -> (1/n) sum_a v_a phi(<u_a, x>)`` (Tensor Programs IV) and its finite samples."""
 
     def __init__(
         self,
@@ -103,6 +100,7 @@ class MeanFieldLimit:
     ) -> None:
         check_dims(d_in, d_out)
         resolve_nonlinearity(nonlinearity, quadrature=False)
+        nonlinearity = _nl.canonical(nonlinearity) if isinstance(nonlinearity, str) else nonlinearity
         self.d_in, self.d_out, self.nonlinearity = d_in, d_out, nonlinearity
         self.sigma_u, self.sigma_v = float(sigma_u), float(sigma_v)
         self.dtype, self.device = dtype, device
@@ -151,7 +149,7 @@ class MeanFieldLimit:
         m = basis.shape[1]
         dims = m + self.d_out
         q = order or default_order(dims)
-        homogeneous = self.nonlinearity in ("relu", "identity") and dims <= 3
+        homogeneous = isinstance(self.nonlinearity, str) and _nl.get(self.nonlinearity).homogeneous and dims <= 3
         if method == "auto":
             if homogeneous:
                 method = "sphere"
@@ -173,7 +171,7 @@ class MeanFieldLimit:
         elif method == "sphere":
             if not homogeneous:
                 raise UserError(
-                    f"the sphere rule needs relu or identity over <= 3 directions (got {self.nonlinearity!r}, "
+                    f"the sphere rule needs a positively homogeneous nonlinearity (relu, leaky_relu, identity) over <= 3 directions (got {self.nonlinearity!r}, "
                     f"{dims}); pass method='quadrature' or 'mc'"
                 )
             phi, prime, _ = resolve_nonlinearity(self.nonlinearity, quadrature=True)
@@ -210,7 +208,14 @@ class MeanFieldLimit:
                     f"Monte-Carlo standard error {worst:.3g} exceeds the requested {max_se:.3g} with "
                     f"samples={samples}; pass samples >= {need}"
                 )
+        run.info = {"method": run.method, "nodes": run.nodes, "order": run.order,
+                    "limit_f_error": run.f_error, "limit_kernel_error": run.kernel_error}
         return run
+
+    def finite_trajectory(self, width: int, seed: int, x: torch.Tensor, y: torch.Tensor, lr: float, steps: int,
+                          batch: int, eval_x: torch.Tensor, loss: str | Loss = "mse") -> Trajectory:
+        """The real finite net :meth:`sample` trained by the same SGD."""
+        return train_module(self.sample(width, seed), x, y, lr, steps, batch, eval_x, loss)
 
     def _gauss_hermite(self, m: int, q: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         import numpy as np
@@ -300,7 +305,7 @@ class MeanFieldNet(nn.Module):
     """Finite muP net ``f = n^{-1/2} W2 phi(sqrt(n) W1 x)`` with ``W1 = U / sqrt(n)``, ``W2 = V^T / sqrt(n)``.
 
     Plain SGD at rate eta on ``(W1, W2)`` is the neuron-wise recursion at rate eta, i.e. muP (per-layer
-    rescaling of SPEC section 1); ``features(x) @ features(x).T`` is the feature kernel
+    rescaling of the abc-symmetry); ``features(x) @ features(x).T`` is the feature kernel
     ``(1/n) sum_a phi_a(x) phi_a(x')``.
     """
 

@@ -1,4 +1,4 @@
-"""NNGP and NTK of an L-hidden-layer MLP in the neural-tangents convention (SPEC section 4).
+"""NNGP and NTK of an L-hidden-layer MLP in the neural-tangents convention (recursion written out in docs/kernels.md).
 
 Weights ``N(0, w_std^2 / fan_in)``, biases ``N(0, b_std^2)`` per layer; layers 1..L are hidden,
 layer L+1 the readout. :class:`MLPKernel` is the kernel function (a reusable description);

@@ -15,10 +15,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from infwidth import nonlinearities as _nl
 from infwidth.errors import UserError
 
 Tensor = torch.Tensor
-NAMES = ("relu", "erf", "gelu", "tanh", "sin", "identity", "leaky_relu:ALPHA")
+NAMES = _nl.ALL_NAMES  # every name of the shared list is accepted
 _TWO_PI = 2.0 * math.pi
 _SQRT_2PI = math.sqrt(_TWO_PI)
 _HALF_RANGE = 9.0  # quadrature range in standard deviations; the Gaussian tail beyond is < 1e-18
@@ -258,7 +259,7 @@ class Quadrature(Nonlinearity):
                 raise UserError(
                     f"nonlinearity {self.name!r}: the quadrature order ({self.points} points per axis) is too coarse "
                     f"for E[{what}(u)^2] at u ~ N(0, {float(k):.3g}); {m} points converge: pass "
-                    f"quadrature_points={m} (infwidth kernel --quadrature-points {m})"
+                    f"`quadrature_points={m}`"
                 )
         raise UserError(
             f"nonlinearity {self.name!r}: E[{what}(u)^2] for u ~ N(0, {float(k):.3g}) is not finite or the "
@@ -310,28 +311,20 @@ class Tanh(Quadrature):
 
 
 def get_nonlinearity(spec: str | Callable[[Tensor], Tensor] | Nonlinearity, points: int = 100) -> Nonlinearity:
-    """A piece from a name (``relu``, ``erf``, ``gelu``, ``tanh``, ``sin``, ``identity``,
-    ``leaky_relu:ALPHA``), an existing piece, or any elementwise torch callable (quadrature)."""
+    """A piece from any name of :mod:`infwidth.nonlinearities` (closed form where one exists, else
+    quadrature of the shared ``phi``, ``phi'``), an existing piece, or any elementwise torch callable."""
     if isinstance(spec, Nonlinearity):
         return spec
     if isinstance(spec, str):
-        key = spec.strip().lower()
-        simple: dict[str, Callable[[], Nonlinearity]] = {
-            "relu": LeakyRelu, "erf": Erf, "gelu": Gelu, "sin": Sin, "identity": Identity,
-            "tanh": lambda: Tanh(points),
+        entry = _nl.get(spec)
+        if entry.slope is not None:  # relu and leaky_relu:ALPHA: arc-cosine closed form
+            return LeakyRelu(entry.slope)
+        closed: dict[str, Callable[[], Nonlinearity]] = {
+            "erf": Erf, "gelu": Gelu, "sin": Sin, "identity": Identity, "tanh": lambda: Tanh(points),
         }
-        if key in simple:
-            return simple[key]()
-        if key.startswith("leaky_relu"):
-            _, _, alpha_text = key.partition(":")
-            try:
-                alpha = float(alpha_text)
-            except ValueError:
-                alpha = float("nan")
-            if not math.isfinite(alpha):
-                raise UserError(f"leaky_relu needs a finite slope, got {spec!r}; write e.g. leaky_relu:0.1")
-            return LeakyRelu(alpha)
-        raise UserError(f"unknown nonlinearity {spec!r}; choose one of {', '.join(NAMES)}")
+        if entry.name in closed:
+            return closed[entry.name]()
+        return Quadrature(entry.phi, name=entry.name, dphi=entry.dphi, points=points)
     if callable(spec):
         return Quadrature(spec, points=points)
-    raise UserError(f"nonlinearity must be a name or a callable, got {spec!r}; choose one of {', '.join(NAMES)}")
+    raise UserError(f"nonlinearity must be a name or a callable, got {spec!r}; choose one of {_nl.choices()}")

@@ -11,7 +11,7 @@ docs/kernels.md)::
     delta   = a_{L+1} + b_{L+1} - 1/2   (> 0: the readout starts at 0)
     w_1 = d_in / sigma_1^2,  w_l = 1 / sigma_l^2,  bias terms 1 / bias_std^2
 
-Layers with ``e_l = 0`` survive (SPEC: NTP -> all, SP with c = 1 -> 2..L+1), those with ``e_l < 0``
+Layers with ``e_l = 0`` survive (the paper: NTP -> all, SP with c = 1 -> 2..L+1), those with ``e_l < 0``
 vanish. The function-space learning rate is the same ``lr``.
 """
 

@@ -1,6 +1,6 @@
 """Exact infinite-width training in the kernel regime: SGD in function space, and the MSE closed form.
 
-In the limit ``f_{t+1}(x) = f_t(x) - lr sum_b K(x, x_b) dLoss/df(x_b)`` (SPEC section 2; the loss is a
+In the limit ``f_{t+1}(x) = f_t(x) - lr sum_b K(x, x_b) dLoss/df(x_b)`` (the kernel regime of the Dynamical Dichotomy; the loss is a
 mean over the batch, so the gradient carries ``1/B``). Every ``f_t`` is ``f_0 + sum_s K(., X_s) A_s``,
 so the state is the distinct inputs seen and their coefficients ``A`` -- never the kernel of
 everything seen. A step costs one kernel block ``K(batch, stored)``.
@@ -14,17 +14,20 @@ from typing import Any
 
 import torch
 
+from infwidth import losses as _losses
 from infwidth.errors import UserError, check_int
 from infwidth.limits.kernels.mlp import Kernels, as_inputs
 
 Tensor = torch.Tensor
 KernelFn = Callable[..., Kernels]
-LOSSES = ("mse", "cross_entropy")
+LOSSES = _losses.NAMES  # mse, cross_entropy (alias xent): infwidth.losses
 
 
 def loss_gradient(loss: str | Callable[[Tensor, Tensor], Tensor], f: Tensor, y: Tensor) -> tuple[float, Tensor]:
     """``(mean loss, dLoss/df)`` for a batch. ``mse`` is ``0.5 ||f - y||^2`` per input; ``cross_entropy``
     takes integer class labels; a callable ``loss(f, y) -> scalar`` is differentiated by autograd."""
+    if isinstance(loss, str) and loss.strip().lower() in _losses.ALIASES:
+        loss = _losses.canonical(loss)
     if loss == "mse":
         if y.shape != f.shape:
             raise UserError(f"mse targets must have shape {tuple(f.shape)} (batch, d_out), got {tuple(y.shape)}")
@@ -145,6 +148,8 @@ class KernelSGD:
         check_int(d_out, "d_out")
         if which not in ("ntk", "nngp"):
             raise UserError(f"which must be 'ntk' or 'nngp', got {which!r}")
+        if isinstance(loss, str) and loss.strip().lower() in _losses.ALIASES:
+            loss = _losses.canonical(loss)
         if isinstance(loss, str) and loss not in LOSSES:
             raise UserError(f"unknown loss {loss!r}; choose one of {', '.join(LOSSES)} or pass a callable loss(f, y)")
         if loss == "cross_entropy" and d_out < 2:

@@ -1,38 +1,57 @@
-"""One SGD schedule shared by limits and finite nets, so their trajectories are comparable step by step."""
+"""One SGD schedule shared by every limit and its finite nets, so their trajectories are comparable step by step.
+
+Cyclic minibatches (:func:`batch_indices`), the losses, data checks, and :func:`train_module`, which
+trains any module with a ``features`` method and records a :class:`~infwidth.limits.interface.Trajectory`.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import torch
 
+from infwidth import losses as _losses
 from infwidth.errors import UserError, check_int
-from infwidth.limits.feature_learning.linear import check_inputs
+from infwidth.limits.interface import Trajectory
+
+
+def check_dims(d_in: int, d_out: int) -> None:
+    """Input and output dimensions are positive integers (one-line error otherwise)."""
+    check_int(d_in, "d_in")
+    check_int(d_out, "d_out")
+
+
+def check_width(width: int) -> int:
+    """Widths are integers >= 1 (one-line error otherwise)."""
+    if isinstance(width, bool) or not isinstance(width, int) or width < 1:
+        raise UserError(f"width must be an integer >= 1, got {width!r}; pass e.g. width=1024")
+    return width
+
+
+def check_inputs(x: torch.Tensor, d_in: int, what: str = "model") -> None:
+    """Inputs are ``(batch, d_in)`` (or a single ``(d_in,)`` vector)."""
+    if not isinstance(x, torch.Tensor):
+        raise UserError(f"inputs must be a torch.Tensor, got {type(x).__name__}")
+    if x.dim() not in (1, 2) or x.shape[-1] != d_in:
+        raise UserError(
+            f"inputs have shape {tuple(x.shape)} but the {what} takes d_in={d_in}; pass (batch, {d_in})"
+        )
+
 
 Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
-def mse(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """``(1/2) |f - y|^2`` summed over outputs, averaged over the batch."""
-    return 0.5 * ((out - y) ** 2).sum(-1).mean()
-
-
-def xent(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Softmax cross-entropy; ``y`` holds integer labels or one-hot rows."""
-    labels = y.argmax(-1) if y.dim() == 2 else y.long()
-    return torch.nn.functional.cross_entropy(out, labels)
-
-
-LOSSES: dict[str, Loss] = {"mse": mse, "xent": xent}
+mse, xent = _losses.mse, _losses.cross_entropy  # the shared definitions (infwidth.losses)
+LOSSES: dict[str, Loss] = {**_losses.LOSSES, **{a: _losses.LOSSES[c] for a, c in _losses.ALIASES.items()}}
 
 
 def resolve_loss(loss: str | Loss) -> Loss:
+    """A loss by any name of :mod:`infwidth.losses` (``mse``, ``cross_entropy`` alias ``xent``) or a callable."""
     if callable(loss):
         return loss
-    if loss not in LOSSES:
-        raise UserError(f"unknown loss {loss!r}; use one of {', '.join(LOSSES)} or pass a callable")
-    return LOSSES[loss]
+    if not isinstance(loss, str) or _losses.ALIASES.get(loss.strip().lower(), loss.strip().lower()) not in _losses.LOSSES:
+        raise UserError(f"unknown loss {loss!r}; use mse or cross_entropy (alias xent) or pass a callable")
+    return _losses.get(loss)
 
 
 def batch_indices(step: int, batch: int, n_data: int) -> torch.Tensor:
@@ -71,16 +90,6 @@ def prepare_data(
     check_data(x, y, d_in, d_out, batch, steps)
     check_inputs(eval_x, d_in, what)
     return tuple(t.to(dtype).to(device) for t in (x, y, eval_x.reshape(-1, d_in)))
-
-
-@dataclass
-class Trajectory:
-    """Outputs ``f[t]`` (``(E, d_o)``) and feature kernels ``kernel[t]`` (``(E, E)``) on held-out inputs, t = 0..T."""
-
-    f: torch.Tensor
-    kernel: torch.Tensor
-    f_se: torch.Tensor | None = None
-    kernel_se: torch.Tensor | None = None
 
 
 def sgd_steps(

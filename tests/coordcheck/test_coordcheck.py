@@ -12,11 +12,10 @@ import numpy as np
 import pytest
 import torch
 
+from infwidth.coordcheck import measure, predicted_sizes, quantity_names, run_coordcheck
 from infwidth.errors import UserError
 from infwidth.networks import AbcMLP
-from infwidth.networks.coordcheck import measure, predicted_sizes, quantity_names, run_coordcheck
-from infwidth.parametrizations import from_exponents, mup, ntp, sp, up
-from infwidth.parametrizations.classify import predicted_exponents
+from infwidth.parametrizations import from_exponents, mup, ntp, predicted_exponents, sp, up
 
 WIDTHS = (128, 256, 512, 1024)
 CASES = {
@@ -185,7 +184,7 @@ def test_lowrank_sgd_equals_torch_optim_sgd():
 @pytest.mark.parametrize("d_in", [8, 48])  # rank of the batch: d_in < batch and d_in > batch
 def test_first_layer_image_shortcut_is_the_module_with_w1_equal_z_q_transpose(d_in):
     # the fast path draws Z (n x rank) instead of W1 (n x d_in); it is exactly the module whose W1 = Z Q^T
-    from infwidth.networks.coordcheck import _first_layer_image, _lowrank_sgd, _NestedNoise
+    from infwidth.coordcheck._lowrank import _first_layer_image, _lowrank_sgd, _NestedNoise
 
     p, n, batch, steps = mup(2), 64, 32, 2
     x = torch.randn(batch, d_in, dtype=torch.float64)
@@ -214,7 +213,7 @@ def test_threads_are_restored_and_validated():
 
 
 def test_sp_with_adam_rate_one_over_n_learns_features_but_its_logits_grow():
-    # SPEC 7 says SP with Adam rate ~1/n lands in feature learning. Measured: Delta x^2 is flat
+    # Tensor Programs V says SP with Adam rate ~1/n lands in feature learning. Measured: Delta x^2 is flat
     # (feature learning), but Delta f grows like n^{1/2}: a_{L+1}+b_{L+1}+r = 1/2 < 1, unstable.
     # (Delta f = O(1) readout step + n^{1/2}: its slope approaches 1/2 from below, ~0.37 here.)
     from infwidth.parametrizations.classify import classify

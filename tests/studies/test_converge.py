@@ -3,7 +3,7 @@
 import pytest
 
 from infwidth.errors import UserError
-from infwidth.limits.feature_learning.convergence import (
+from infwidth.studies.converge import (
     MODELS,
     ConvergenceConfig,
     fit_slope,
@@ -60,3 +60,38 @@ def test_resume_skips_finished_widths_and_gives_the_same_numbers():
 def test_bad_configs(kwargs, match):
     with pytest.raises(UserError, match=match):
         ConvergenceConfig(**kwargs).check()
+
+
+@pytest.mark.parametrize("model", ["linear1", "tanh1", "linear-deep"])
+def test_unit_of_work_gives_the_loops_numbers(model):
+    """``run_point`` from a pickled config is JSON-ready and sums to exactly the loop's errors."""
+    import json
+    import pickle
+
+    import torch
+
+    from infwidth.studies.converge import ConvergencePoint, run_point
+
+    cfg = ConvergenceConfig(model, depth=2, widths=(16, 32), seeds=2, steps=3)
+    res = run_convergence(cfg)
+    for w_i, width in enumerate(cfg.widths):
+        f_sq = torch.zeros(cfg.steps + 1, dtype=torch.float64)
+        for s in range(cfg.seeds):
+            point = pickle.loads(pickle.dumps(ConvergencePoint(cfg, width, s)))
+            out = json.loads(json.dumps(run_point(point)))
+            f_sq += torch.tensor(out["f_sq"], dtype=torch.float64)
+        assert (f_sq / cfg.seeds).sqrt().tolist() == res.f_error_by_step[w_i]
+
+
+def test_a_registered_limit_joins_the_study_without_editing_it():
+    """A new limit plugs in through the Limit interface: here the linear limit under another name."""
+    from infwidth.limits.feature_learning import LinearMupLimit
+    from infwidth.studies.converge import LIMIT_MODELS, register_model
+
+    register_model("toy-linear", lambda cfg, d, do, dev: LinearMupLimit(d, do, device=dev))
+    try:
+        toy = run_convergence(ConvergenceConfig("toy-linear", widths=(16, 64), seeds=2, steps=2, lr=0.5))
+    finally:
+        LIMIT_MODELS.pop("toy-linear")
+    ref = run_convergence(ConvergenceConfig("linear1", widths=(16, 64), seeds=2, steps=2, lr=0.5))
+    assert toy.f_error == ref.f_error and toy.limit == ref.limit

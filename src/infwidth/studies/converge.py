@@ -1,5 +1,10 @@
 """Finite muP networks against their infinite-width limit: errors vs width, fitted rates, plots.
 
+The unit of work is :func:`run_point` (one width, one seed, from a picklable :class:`ConvergencePoint`,
+returning a JSON-ready dict); :func:`run_convergence` is the loop over it. The limit each model
+trains comes from :data:`LIMIT_MODELS` and is used only through the
+:class:`~infwidth.limits.interface.Limit` interface.
+
 For each model (``linear1``, ``relu1``, ``tanh1``, ``linear-deep``) we train the limit and finite muP
 nets of several widths (several seeds each) on the same small regression task with the same SGD,
 and measure on held-out inputs the output gap ``|f_n - f_inf|`` (root mean square over seeds, inputs
@@ -9,10 +14,11 @@ root mean square over seeds, the largest over steps), then fit ``log error = slo
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,18 +26,17 @@ import numpy as np
 import torch
 
 from infwidth.errors import Diverged, UserError, check_int
-from infwidth.limits.feature_learning._sgd import Trajectory, train_module
 from infwidth.limits.feature_learning.deep_linear import DeepLinearMupLimit
 from infwidth.limits.feature_learning.linear import LinearMupLimit
 from infwidth.limits.feature_learning.mean_field import MeanFieldLimit
+from infwidth.limits.interface import Limit, Trajectory
 
-MODELS = ("linear1", "relu1", "tanh1", "linear-deep")
 DEFAULT_WIDTHS = tuple(2**p for p in range(4, 15))
 
 
-@dataclass
+@dataclass(frozen=True)
 class ConvergenceConfig:
-    """What to run; defaults finish in well under a minute on one CPU core."""
+    """What to run (picklable, hashable); defaults finish in well under a minute on one CPU core."""
 
     model: str
     depth: int = 3
@@ -44,8 +49,9 @@ class ConvergenceConfig:
     device: str = "cpu"  # tiny tensors: the CPU is usually fastest; "auto" picks a GPU when present
 
     def check(self) -> ConvergenceConfig:
-        if self.model not in MODELS:
-            raise UserError(f"unknown model {self.model!r}; choose one of {', '.join(MODELS)}")
+        """The checked config, with ``lr`` resolved (one-line errors otherwise)."""
+        if self.model not in LIMIT_MODELS:
+            raise UserError(f"unknown model {self.model!r}; choose one of {', '.join(LIMIT_MODELS)}")
         for name in ("depth", "steps", "seeds", "batch"):
             check_int(getattr(self, name), name)
         if not self.widths or any(isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in self.widths):
@@ -53,14 +59,15 @@ class ConvergenceConfig:
         if list(self.widths) != sorted(set(self.widths)):
             raise UserError(f"widths must increase without repeats (got {list(self.widths)}); list them smallest first")
         if len(self.widths) < 2:
-            raise UserError("need at least two widths to fit a rate; pass e.g. --widths 64,256,1024")
-        if self.lr is None:
-            self.lr = 0.2 if self.model == "linear-deep" else 0.5
-        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
-            raise UserError(f"lr must be a positive number, got {self.lr!r}")
+            raise UserError("need at least two widths to fit a rate; give e.g. widths (64, 256, 1024)")
+        lr = self.lr
+        if lr is None:
+            lr = 0.2 if self.model == "linear-deep" else 0.5
+        if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
+            raise UserError(f"lr must be a positive number, got {lr!r}")
         if self.model == "linear-deep" and self.depth < 2:
-            raise UserError("linear-deep needs --depth >= 2 (depth 1 is the exact linear1 model)")
-        return self
+            raise UserError("linear-deep needs depth >= 2 (depth 1 is the exact linear1 model)")
+        return replace(self, widths=tuple(self.widths), lr=lr)
 
 
 def make_task(model: str, seed: int, dtype: torch.dtype = torch.float64,
@@ -78,42 +85,43 @@ def make_task(model: str, seed: int, dtype: torch.dtype = torch.float64,
     return tuple(t.to(device) for t in task)
 
 
-def _runners(cfg: ConvergenceConfig, task: tuple[torch.Tensor, ...]) -> tuple[Trajectory, dict, Callable]:
-    """The limit trajectory, facts about how it was computed, and ``finite(width, seed) -> Trajectory``."""
-    x, y, ex = task
-    dev = x.device
-    args = (x, y, cfg.lr, cfg.steps, cfg.batch, ex)
-    if cfg.model == "linear1":
-        lim = LinearMupLimit(x.shape[1], y.shape[1], device=dev)
-        finite_base = LinearMupLimit(x.shape[1], y.shape[1], device=dev)
-        ref = train_module(lim, *args)
-        info = {"method": "exact (width d+d_o)", "finite": "exact G-simulator (equal to the real net)"}
-        return ref, info, lambda n, s: train_module(finite_base.simulate(n, s), *args)
-    if cfg.model == "linear-deep":
-        lim = DeepLinearMupLimit(x.shape[1], y.shape[1], cfg.depth, device=dev)
-        ref = lim.train(*args)
-        info = {"method": "TP bookkeeping (exact)", "basis_size": lim.basis_size,
-                "finite": "lazily sampled Gaussian hidden matrices (exact in law)"}
-        return ref, info, lambda n, s: lim.simulate(n, s, *args)
-    phi = "relu" if cfg.model == "relu1" else "tanh"
-    lim = MeanFieldLimit(x.shape[1], y.shape[1], phi, device=dev)
-    ref = lim.train(*args)
-    info = {"method": ref.method, "nodes": ref.nodes, "order": ref.order,
-            "limit_f_error": ref.f_error, "limit_kernel_error": ref.kernel_error}
-    return ref, info, lambda n, s: train_module(lim.sample(n, s), *args)
+# model name -> the limit it trains: ``(config, d_in, d_out, device) -> Limit``. A new limit joins the
+# study by registering here (``register_model``); the study itself only speaks the Limit interface.
+LIMIT_MODELS: dict[str, Callable[[ConvergenceConfig, int, int, Any], Limit]] = {
+    "linear1": lambda cfg, d, do, dev: LinearMupLimit(d, do, device=dev),
+    "relu1": lambda cfg, d, do, dev: MeanFieldLimit(d, do, "relu", device=dev),
+    "tanh1": lambda cfg, d, do, dev: MeanFieldLimit(d, do, "tanh", device=dev),
+    "linear-deep": lambda cfg, d, do, dev: DeepLinearMupLimit(d, do, cfg.depth, device=dev),
+}
+
+
+MODELS = tuple(LIMIT_MODELS)
+
+
+def register_model(name: str, factory: Callable[[ConvergenceConfig, int, int, Any], Limit]) -> None:
+    """Add a model to the study: ``factory(config, d_in, d_out, device)`` returns its :class:`Limit`."""
+    LIMIT_MODELS[name] = factory
+
+
+def make_limit(cfg: ConvergenceConfig, task: tuple[torch.Tensor, ...]) -> Limit:
+    """The limit that model ``cfg.model`` trains, for the dimensions of ``task``."""
+    x, y, _ = task
+    return LIMIT_MODELS[cfg.model](cfg, x.shape[1], y.shape[1], x.device)
 
 
 def _check_finite(f: torch.Tensor, what: str) -> None:
     """Raise :class:`Diverged` naming the first SGD step where ``f`` (steps first) is not finite."""
     bad = ~torch.isfinite(f.reshape(f.shape[0], -1)).all(dim=1)
     if bool(bad.any()):
-        raise Diverged(what, f"SGD step {int(bad.nonzero()[0])}", "lower the learning rate (--lr)")
+        raise Diverged(what, f"SGD step {int(bad.nonzero()[0])}", "lower the learning rate `lr`")
 
 
 def fit_slope(widths: Sequence[int], errors: Sequence[float]) -> tuple[float, float]:
     """Least-squares ``log error = slope log width + intercept``."""
-    slope, intercept = np.polyfit(np.log(np.asarray(widths, float)), np.log(np.asarray(errors, float)), 1)
-    return float(slope), float(intercept)
+    from infwidth.fitting import fit_loglog
+
+    fit = fit_loglog(widths, errors)
+    return fit.slope, fit.intercept
 
 
 @dataclass
@@ -137,26 +145,66 @@ class ConvergenceResult:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class ConvergencePoint:
+    """One point of the sweep: finite net ``index`` (of ``config.seeds``) at width ``width``."""
+
+    config: ConvergenceConfig
+    width: int
+    index: int
+
+    @property
+    def seed(self) -> int:
+        return self.config.seed * 100_003 + self.index
+
+
+@functools.lru_cache(maxsize=4)
+def _reference(cfg: ConvergenceConfig) -> tuple[Limit, tuple, Trajectory, torch.Tensor]:
+    """The limit, its training arguments, its trajectory (CPU) and ``||K_inf[t]||_F``; computed once per config.
+
+    Deterministic in ``cfg``, so every worker of a distributed sweep computes the same reference.
+    """
+    from infwidth.device import resolve_device
+
+    task = make_task(cfg.model, cfg.seed, device=resolve_device(cfg.device))
+    lim = make_limit(cfg, task)
+    x, y, ex = task
+    args = (x, y, cfg.lr, cfg.steps, cfg.batch, ex)
+    ref = lim.train(*args).cpu()
+    _check_finite(ref.f, "the limit's output")
+    return lim, args, ref, torch.linalg.matrix_norm(ref.kernel)  # (T+1,)
+
+
+def run_point(point: ConvergencePoint) -> dict[str, Any]:
+    """The unit of work: one finite net against the limit, per step ``t``.
+
+    ``f_sq[t]`` is the mean over held-out inputs and outputs of ``(f_n - f_inf)^2``; ``k_sq[t]`` is
+    ``(||K_n - K_inf||_F / ||K_inf||_F)^2``. JSON-ready; the floats are exact float64 values.
+    """
+    cfg = point.config.check()
+    lim, args, ref, knorm = _reference(cfg)
+    traj = lim.finite_trajectory(point.width, point.seed, *args).cpu()
+    _check_finite(traj.f, f"the output of the width-{point.width} net (seed {point.seed})")
+    f_sq = ((traj.f - ref.f) ** 2).mean(dim=(1, 2))
+    k_sq = (torch.linalg.matrix_norm(traj.kernel - ref.kernel) / knorm) ** 2
+    return {"width": point.width, "index": point.index, "seed": point.seed, "f_sq": f_sq.tolist(),
+            "k_sq": k_sq.tolist()}
+
+
 def run_convergence(
     cfg: ConvergenceConfig,
     progress: Callable[[int], None] | None = None,
     done: dict[int, tuple[list[float], list[float]]] | None = None,
     on_width: Callable[[int, list[float], list[float]], None] | None = None,
 ) -> ConvergenceResult:
-    """Train the limit and ``seeds`` finite nets per width; errors and fitted slopes.
+    """Train the limit and ``seeds`` finite nets per width (a loop over :func:`run_point`); errors and slopes.
 
     ``done`` holds per-width results of an interrupted run (skipped, so a resumed run gives the same
     numbers); ``on_width`` is called after each width (to checkpoint).
     """
-    cfg.check()
+    cfg = cfg.check()
     start = time.perf_counter()
-    from infwidth.device import resolve_device
-
-    task = make_task(cfg.model, cfg.seed, device=resolve_device(cfg.device))
-    ref, info, finite = _runners(cfg, task)
-    ref = Trajectory(ref.f.cpu(), ref.kernel.cpu())
-    _check_finite(ref.f, "the limit's output")
-    knorm = torch.linalg.matrix_norm(ref.kernel)  # (T+1,)
+    _, _, ref, knorm = _reference(cfg)
     f_err, k_err = [], []
     done = done or {}
     for n in cfg.widths:
@@ -169,11 +217,9 @@ def run_convergence(
         f_sq = torch.zeros(cfg.steps + 1, dtype=torch.float64)
         k_sq = torch.zeros(cfg.steps + 1, dtype=torch.float64)
         for s in range(cfg.seeds):
-            traj = finite(n, cfg.seed * 100_003 + s)
-            traj = Trajectory(traj.f.cpu(), traj.kernel.cpu())
-            _check_finite(traj.f, f"the output of the width-{n} net (seed {s})")
-            f_sq += ((traj.f - ref.f) ** 2).mean(dim=(1, 2))
-            k_sq += (torch.linalg.matrix_norm(traj.kernel - ref.kernel) / knorm) ** 2
+            point = run_point(ConvergencePoint(cfg, n, s))
+            f_sq += torch.tensor(point["f_sq"], dtype=torch.float64)
+            k_sq += torch.tensor(point["k_sq"], dtype=torch.float64)
             if progress is not None:
                 progress(1)
         f_err.append((f_sq / cfg.seeds).sqrt().tolist())
@@ -187,7 +233,7 @@ def run_convergence(
     return ConvergenceResult(
         config=asdict(cfg), widths=list(cfg.widths), f_error=f_last, f_error_by_step=f_err,
         kernel_error=k_max, kernel_error_by_step=k_err, f_slope=fs, kernel_slope=ks,
-        f_intercept=fi, kernel_intercept=ki, limit=info,
+        f_intercept=fi, kernel_intercept=ki, limit=dict(ref.info),
         limit_kernel_movement=float(torch.linalg.matrix_norm(ref.kernel[-1] - ref.kernel[0]) / knorm[0]),
         limit_f_movement=float((ref.f[-1] - ref.f[0]).abs().max()),
         seconds=time.perf_counter() - start,
@@ -216,5 +262,5 @@ def plot_convergence(results: Sequence[ConvergenceResult], path: str | Path) -> 
     return save_figure(fig, path)
 
 
-__all__ = ["MODELS", "ConvergenceConfig", "ConvergenceResult", "fit_slope", "make_task",
-           "plot_convergence", "run_convergence"]
+__all__ = ["LIMIT_MODELS", "MODELS", "ConvergenceConfig", "ConvergencePoint", "ConvergenceResult", "fit_slope",
+           "make_limit", "make_task", "plot_convergence", "register_model", "run_convergence", "run_point"]

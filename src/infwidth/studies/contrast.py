@@ -19,9 +19,40 @@ from typing import Any
 import numpy as np
 import torch
 
-from infwidth.limits.feature_learning._sgd import mse, sgd_steps
-from infwidth.limits.feature_learning.convergence import fit_slope, make_task
 from infwidth.limits.feature_learning.mean_field import MeanFieldLimit
+from infwidth.limits.sgd import mse, sgd_steps
+from infwidth.studies.converge import fit_slope, make_task
+
+
+@dataclass(frozen=True)
+class ContrastConfig:
+    """What to run (picklable): widths, depth, SGD steps and rate, seeds per width, base seed."""
+
+    widths: tuple[int, ...] = tuple(2**p for p in range(6, 14))
+    depth: int = 1
+    steps: int = 10
+    lr: float = 0.5
+    seeds: int = 4
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class ContrastPoint:
+    """One point: parametrization ``name`` ("mup" or "ntp") at ``width``, net ``index`` of ``config.seeds``."""
+
+    config: ContrastConfig
+    name: str
+    width: int
+    index: int
+
+
+def contrast_point(point: ContrastPoint) -> dict[str, Any]:
+    """The unit of work: relative kernel and feature movement of one AbcMLP run (JSON-ready)."""
+    cfg = point.config
+    task = make_task("linear1", cfg.seed)
+    k, f = kernel_movement(point.name, point.width, cfg.depth, cfg.steps, cfg.lr, cfg.seed * 1000 + point.index, task)
+    return {"name": point.name, "width": point.width, "index": point.index, "kernel_movement": k,
+            "feature_movement": f}
 
 
 def kernel_movement(name: str, width: int, depth: int, steps: int, lr: float, seed: int,
@@ -64,16 +95,17 @@ class ContrastResult:
 
 def run_contrast(widths: Sequence[int] = tuple(2**p for p in range(6, 14)), depth: int = 1, steps: int = 10,
                  lr: float = 0.5, seeds: int = 4, seed: int = 0) -> ContrastResult:
-    """Kernel movement of muP and NTP ReLU nets against width, fitted slopes and the muP limit."""
+    """Kernel movement of muP and NTP ReLU nets against width (a loop over :func:`contrast_point`),
+    fitted slopes and the muP limit."""
     start = time.perf_counter()
+    config = ContrastConfig(tuple(widths), depth, steps, lr, seeds, seed)
     task = make_task("linear1", seed)
     movement: dict[str, list[float]] = {}
     feature: dict[str, list[float]] = {}
     for name in ("mup", "ntp"):
-        runs = [[kernel_movement(name, n, depth, steps, lr, seed * 1000 + s, task) for s in range(seeds)]
-                for n in widths]
-        movement[name] = [float(np.mean([r[0] for r in per])) for per in runs]
-        feature[name] = [float(np.mean([r[1] for r in per])) for per in runs]
+        runs = [[contrast_point(ContrastPoint(config, name, n, s)) for s in range(seeds)] for n in widths]
+        movement[name] = [float(np.mean([r["kernel_movement"] for r in per])) for per in runs]
+        feature[name] = [float(np.mean([r["feature_movement"] for r in per])) for per in runs]
     slopes = {k: fit_slope(widths, v)[0] for k, v in movement.items()}
     feature_slopes = {k: fit_slope(widths, v)[0] for k, v in feature.items()}
     limit = None
@@ -112,4 +144,5 @@ def plot_contrast(res: ContrastResult, path: str | Path) -> Path:
     return save_figure(fig, path)
 
 
-__all__ = ["ContrastResult", "kernel_movement", "plot_contrast", "run_contrast"]
+__all__ = ["ContrastConfig", "ContrastPoint", "ContrastResult", "contrast_point", "kernel_movement", "plot_contrast",
+           "run_contrast"]

@@ -1,0 +1,99 @@
+"""Verdicts a user can trust: no false FAIL on correct parametrizations in settings users try (wide
+inputs, tanh, GELU, Adam, depth 2-4, narrow widths), and still a FAIL for broken ones (SP with a
+constant rate at depth >= 2, a wrong readout exponent, another parametrization measured as muP).
+
+The default suite runs a few cheap points of each direction; the grid is marked slow.
+"""
+
+from fractions import Fraction
+
+import pytest
+
+from infwidth.coordcheck import predicted_sizes, run_coordcheck
+from infwidth.parametrizations import from_exponents, mup, ntp, sp, up
+
+WIDE = [64, 128, 256, 512, 1024, 2048]
+
+
+def wrong_readout(depth: int):
+    """muP with the readout initialized n^{1/2} too large (b_{L+1} - 1/2): what a missing 1/n gives."""
+    p = mup(depth)
+    return from_exponents(a=list(p.a), b=list(p.b[:-1]) + [p.b[-1] - Fraction(1, 2)], c=p.c)
+
+
+def check(p, widths, *, measured_as=None, **kw):
+    kw = dict(steps=2, seeds=3, lr=0.1, d_in=32) | kw
+    cc = run_coordcheck(p, widths, **kw)
+    if measured_as is not None:  # a network that should have been `measured_as` but is built wrong
+        cc.predicted = predicted_sizes(measured_as, cc.steps, cc.optimizer, None, kw.get("nonlinearity", "relu"))
+    return cc
+
+
+def fails(cc):
+    return [(r.step, r.quantity, r.fitted, str(r.predicted)) for r in cc.rows() if r.status in ("fail", "diverged")]
+
+
+# ---- default suite: one cheap point per direction ----------------------------------------------
+def test_wide_input_mup_passes_with_the_finite_width_rule():
+    # d_in = 3072 >> n: Delta f declines over the narrow widths (plain slope about -0.18), then flattens
+    cc = check(mup(3), WIDE, d_in=3072, steps=1)
+    assert cc.passed, fails(cc)
+    assert any(r.status == "pass (finite-width corrected)" for r in cc.rows())
+
+
+def test_wide_input_wrong_readout_still_fails():
+    cc = check(wrong_readout(2), WIDE, d_in=3072, steps=1, measured_as=mup(2))
+    assert not cc.passed
+    assert {q for _, q, _, _ in fails(cc)} >= {"f", "h1"}
+
+
+def test_sp_constant_rate_depth_two_still_fails():
+    cc = check(sp(2), WIDE[:5], steps=1)
+    assert not cc.passed
+    assert ("df" in {q for _, q, _, _ in fails(cc)})
+
+
+def test_corrected_pass_needs_an_asymptotic_widest_width():
+    # NTP's changes vanish like n^{-1/2}: measured as muP (predicted n^0) no rule may rescue them
+    cc = check(ntp(2), WIDE[:5], steps=1, measured_as=mup(2))
+    rows = {(r.step, r.quantity): r for r in cc.rows()}
+    assert rows[(1, "dx1")].status == "fail" and rows[(1, "dx2")].status == "fail"
+
+
+# ---- the grid (slow) ----------------------------------------------------------------------------
+CORRECT = [
+    *[(f"mup L{L} {phi} d_in 3072", mup(L), WIDE, dict(d_in=3072, nonlinearity=phi))
+      for L in (2, 3) for phi in ("relu", "tanh", "gelu")],
+    *[(f"mup L4 {phi} d_in 3072", mup(4), WIDE, dict(d_in=3072, nonlinearity=phi)) for phi in ("tanh", "gelu")],
+    *[(f"mup L{L} {phi} narrow", mup(L), [32, 64, 128, 256, 512], dict(nonlinearity=phi))
+      for L in (2, 3) for phi in ("relu", "tanh", "gelu")],
+    *[(f"mup L2 {phi} narrower, batch 8", mup(2), [16, 32, 64, 128, 256], dict(nonlinearity=phi, batch=8))
+      for phi in ("relu", "tanh", "gelu")],
+    *[(f"mup L{L} {phi} adam", mup(L), [64, 128, 256, 512], dict(optimizer="adam", lr=0.01, nonlinearity=phi))
+      for L in (2, 3) for phi in ("relu", "tanh", "gelu")],
+    *[(f"ntp L{L} {phi} d_in 3072", ntp(L), WIDE, dict(d_in=3072, nonlinearity=phi))
+      for L in (2, 3) for phi in ("relu", "tanh", "gelu")],
+    ("issue case: mup L3 d_in 3072 to 4096", mup(3), WIDE + [4096], dict(d_in=3072, steps=3)),
+]
+BROKEN = [
+    *[(f"SP c=0 L{L}", sp(L), WIDE[:5], dict(), None) for L in (2, 3, 4)],
+    *[(f"SP c=0 L{L} d_in 3072", sp(L), WIDE, dict(d_in=3072), None) for L in (2, 3, 4)],
+    *[(f"wrong readout L{L}", wrong_readout(L), WIDE[:5], dict(), mup(L)) for L in (2, 3)],
+    *[(f"wrong readout L{L} d_in 3072", wrong_readout(L), WIDE, dict(d_in=3072), mup(L)) for L in (2, 3)],
+    *[(f"ntp as mup L{L}", ntp(L), WIDE[:5], dict(), mup(L)) for L in (2, 3)],
+    *[(f"up(1/4) as mup L{L} d_in 3072", up("1/4", L), WIDE, dict(d_in=3072), mup(L)) for L in (2, 3)],
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("label", "p", "widths", "kw"), CORRECT, ids=[c[0] for c in CORRECT])
+def test_grid_correct_parametrizations_pass(label, p, widths, kw):
+    cc = check(p, widths, **kw)
+    assert cc.passed, (label, fails(cc))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("label", "p", "widths", "kw", "as_"), BROKEN, ids=[c[0] for c in BROKEN])
+def test_grid_broken_parametrizations_fail(label, p, widths, kw, as_):
+    cc = check(p, widths, measured_as=as_, **kw)
+    assert not cc.passed, label
