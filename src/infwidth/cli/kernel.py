@@ -36,7 +36,9 @@ def _load(path: Path, flag: str):  # noqa: ANN202 - numpy array
     try:
         arr = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
-        raise UserError(f"{flag} {path} is not a readable .npy array ({str(exc).splitlines()[0]}); save it with numpy.save") from None
+        why = "text, pickled objects or another format" if "pickle" in str(exc) else str(exc).splitlines()[0]
+        raise UserError(f"{flag} {path} is not a .npy array of numbers ({why}); "
+                        "save the (N, d) inputs with numpy.save(path, X)") from None
     if isinstance(arr, np.lib.npyio.NpzFile):
         names = ", ".join(arr.files) or "nothing"
         arr.close()
