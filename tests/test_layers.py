@@ -11,7 +11,7 @@ LAYERS = [
     {"parametrizations", ""},  # "" is the top-level package infwidth/__init__.py (the core's face)
     {"networks"},
     {"coordcheck", "limits"},  # two views side by side: neither imports the other
-    {"studies"},
+    {"studies", "anymodel"},  # anymodel: any nn.Module parametrized, classified and coordinate-checked
     {"experiments"},
     {"tour"},
     {"cli", "__main__"},

@@ -162,6 +162,9 @@ def classify_command(
         None, "--adam-c", help="Classify under Adam with per-layer rates eta * n^-c_l: c_1,...,c_(L+1)."
     ),
     table: bool = typer.Option(False, "--table", help="Print the table of every named parametrization at --depth."),
+    model: str | None = typer.Option(None, "--model", help="Classify a reference model's role structure: gpt."),
+    width: int = typer.Option(128, "--width", help="With --model: the width (d_model) shown in the roles table."),
+    tied: bool = typer.Option(False, "--tied", help="With --model gpt: tie the embedding and readout matrices."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON only (fractions as exact strings)."),
 ) -> None:
     """Classify an abc-parametrization exactly: stable?, nontrivial?, kernel or feature learning, and why."""
@@ -170,6 +173,9 @@ def classify_command(
     from infwidth.parametrizations.classify import classify
     from infwidth.parametrizations.report import named_table, named_table_markdown
 
+    if model is not None:
+        _classify_model(model, preset_name, depth, c, s, a, b, adam_c, width, tied, table, as_json)
+        return
     if table:
         if any(v is not None for v in (preset_name, c, s, a, b, adam_c)):
             raise UserError("--table prints every named parametrization; use it with --depth L only")
@@ -196,3 +202,43 @@ def classify_command(
         return
     # pipes and files get a fixed, wide layout; terminals their own width
     render(cl, Console() if sys.stdout.isatty() else Console(width=110), rates)
+
+
+def _classify_model(
+    model: str, preset_name: str | None, depth: str | None, c: str | None, s: str | None, a: str | None,
+    b: str | None, adam_c: str | None, width: int, tied: bool, table: bool, as_json: bool,
+) -> None:
+    """``--model gpt``: the classification on the model's roles (infwidth.anymodel.classify)."""
+    from infwidth.anymodel.classify import classify_model
+    from infwidth.anymodel.coordcheck import MODELS
+    from infwidth.anymodel.gpt import GPTConfig, gpt_roles
+    from infwidth.anymodel.train import VOCAB
+
+    if model.strip().lower() not in MODELS:
+        raise UserError(f"unknown --model {model!r}; choose {', '.join(MODELS)}")
+    if table or depth is not None:
+        raise UserError("--model classifies the model's own role structure; drop --table/--depth")
+    if preset_name is None and (a is None or b is None):
+        raise UserError("--model needs --preset (mup, sp, ntp, up with --s) or --a/--b/--c with 3 entries (input, hidden, output)")
+    p = preset_name.strip().lower() if preset_name is not None else build(None, None, c, s, a, b)
+    cfg = GPTConfig(vocab_size=len(VOCAB), d_model=width, tied=tied)
+    roles = gpt_roles(cfg)
+    rates = None if adam_c is None else tuple(parse_list(adam_c, "--adam-c"))
+    if preset_name is not None:
+        from infwidth.parametrizations.abc import to_fraction
+
+        cm = classify_model(roles, p, optimizer="sgd" if rates is None else "adam", adam_c=rates,
+                            c=None if c is None else to_fraction(c, "--c"), s=None if s is None else to_fraction(s, "--s"))
+    else:
+        cm = classify_model(roles, p, optimizer="sgd" if rates is None else "adam", adam_c=rates)
+    if as_json:
+        print(json.dumps(cm.as_dict() | {"model": model, "model_config": cfg.as_dict()}, indent=2))
+        return
+    print(f"{model} (d_model {width}{', tied' if tied else ''}) roles:")
+    print(roles.table())
+    print()
+    print(f"regime: {cm.regime}  stable: {_yn(cm.stable)}  attention: q.k * head_dim^-{cm.attention_exponent}")
+    for f in cm.failures:
+        print(f"  fails: {f}")
+    print()
+    print(cm.explanation)

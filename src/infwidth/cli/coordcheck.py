@@ -43,7 +43,8 @@ def coordcheck(
     b: str = typer.Option(None, "--b", help="Init exponents b_1..b_(L+1), e.g. 1/2,1/2,1/2."),
     c: str = typer.Option(None, "--c", help="Learning-rate exponent c (overrides the preset's)."),
     s: str = typer.Option(None, "--s", help="s of preset up (0 = muP, 1/2 = NTP)."),
-    widths: str = typer.Option("64,128,256,512,1024,2048", "--widths", help="Increasing widths: comma list (64,128,256) or doubling range (2^6..2^11)."),
+    model: str = typer.Option(None, "--model", help="Check a reference model instead of the MLP: gpt (widths = d_model)."),
+    widths: str = typer.Option(None, "--widths", help="Increasing widths: comma list (64,128,256) or doubling range (2^6..2^11); default 2^6..2^11 (MLP), 64,128,256,512 (gpt)."),
     steps: int = typer.Option(3, "--steps", help="Training steps (updates) T."),
     seeds: int = typer.Option(3, "--seeds", help="Independent seeds K per width."),
     optimizer: str = typer.Option("sgd", "--optimizer", help="sgd or adam (per-layer rates keeping the regime)."),
@@ -58,7 +59,7 @@ def coordcheck(
     device: str = typer.Option("auto", "--device", help="torch device: auto, cpu, cuda, ..."),
     seed: int = typer.Option(0, "--seed", help="First seed; seeds are seed..seed+K-1."),
     threads: int = typer.Option(1, "--threads", help="torch CPU threads during the check (0: torch's default)."),
-    tolerance: str = typer.Option("0.1", "--tolerance", help="Base slope tolerance (plus 3 seed standard errors)."),
+    tolerance: str = typer.Option(None, "--tolerance", help="Base slope tolerance (plus 3 seed standard errors); default 0.1 (MLP), 0.15 (gpt)."),
     fit_from: int = typer.Option(None, "--fit-from", help="Fit slopes on widths >= this only."),
     plots: bool = typer.Option(True, "--plots/--no-plots", help="Write the PNG plots."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a run already in --out."),
@@ -86,6 +87,14 @@ def coordcheck(
         write_run_record,
     )
 
+    if model is not None:
+        if depth is not None or a is not None or b is not None:
+            raise UserError("--model takes --preset (mup, sp, ntp, up with --s) and --c; drop --depth/--a/--b")
+        _model_check(model, out, preset, c, s, widths or "64,128,256,512", steps, seeds, optimizer, adam_c, lr, device,
+                     seed, threads, tolerance or "0.15", plots, overwrite, as_json)
+        return
+    widths = widths or "64,128,256,512,1024,2048"
+    tolerance = tolerance or "0.1"
     p = build_parametrization(preset, depth, a, b, c, s)
     width_list = parse_widths(widths)
     opt = optimizer.strip().lower()
@@ -154,6 +163,92 @@ def coordcheck(
             typer.echo("no quantity could be tested: the classification predicts no exponents for this parametrization")
         verdict = "PASS" if result["passed"] else "FAIL"
         typer.echo(f"{verdict}: {result['tested']} quantities tested ({result['tolerance_rule']}); results in {out_dir}")
+        for f in figures:
+            typer.echo(f"plot: {f}")
+    if not result["passed"]:
+        raise typer.Exit(1)
+
+
+def _model_check(
+    model: str, out: Path, preset: str | None, c: str | None, s: str | None, widths: str, steps: int, seeds: int,
+    optimizer: str, adam_c: str | None, lr: str | None, device: str, seed: int, threads: int, tolerance: str,
+    plots: bool, overwrite: bool, as_json: bool,
+) -> None:
+    """``--model gpt``: the any-model coordinate check (infwidth.anymodel.coordcheck)."""
+    import json
+
+    from infwidth.anymodel.coordcheck import (
+        MODELS,
+        GPTCoordCheckConfig,
+        format_rows,
+        gpt_coordcheck,
+        plot_model_coordcheck,
+    )
+    from infwidth.device import resolve_device
+    from infwidth.runs import (
+        atomic_write_json,
+        jsonable,
+        prepare_out_dir,
+        seed_everything,
+        write_run_record,
+    )
+
+    if model.strip().lower() not in MODELS:
+        raise UserError(f"unknown --model {model!r}; choose {', '.join(MODELS)}")
+    if preset is None:
+        raise UserError("--model needs --preset (mup, sp, ntp, or up with --s)")
+    opt = optimizer.strip().lower()
+    if opt not in ("sgd", "adam"):
+        raise UserError(f"--optimizer must be sgd or adam, got {optimizer!r}")
+    rates = None
+    if adam_c is not None:
+        from infwidth.cli.classify import parse_list
+
+        if opt != "adam":
+            raise UserError("--adam-c needs --optimizer adam")
+        rates = tuple(str(x) for x in parse_list(adam_c, "--adam-c"))
+    if threads < 0:
+        raise UserError(f"--threads must be >= 0 (0 keeps torch's default), got {threads}")
+    dev = resolve_device(device)
+    config = GPTCoordCheckConfig(
+        preset=preset, widths=tuple(parse_widths(widths)), steps=steps, seeds=seeds, seed=seed, optimizer=opt,
+        lr=None if lr is None else parse_positive(lr, "--lr"), adam_c=rates, base_tolerance=parse_positive(tolerance, "--tolerance"),
+        device=str(dev), c=c, s=s,
+    )
+    from infwidth.anymodel.apply import model_parametrization
+    from infwidth.anymodel.gpt import gpt_roles
+
+    roles = gpt_roles(config.model_config(config.widths[0]))
+    model_parametrization(preset, roles, c=c, s=s)  # bad --preset/--c/--s: one line, before --out is touched
+    if rates is not None and len(rates) != (3 if roles.has_hidden else 2):
+        raise UserError(f"--adam-c has {len(rates)} entries; the GPT needs 3 (input, hidden, output)")
+    run_config = {"model": model} | config.as_dict()
+    out_dir, _ = prepare_out_dir(out, run_config, overwrite=overwrite)
+    seed_everything(seed)
+    from tqdm import tqdm
+
+    bar = tqdm(total=len(config.widths) * seeds, desc="coordcheck", unit="run", disable=as_json, leave=False)
+    mc = gpt_coordcheck(config, progress=lambda _msg: bar.update(1), threads=threads or None)
+    bar.close()
+    figures = plot_model_coordcheck(mc, out_dir) if plots else []
+    result = mc.as_dict() | {"plots": [str(f) for f in figures]}
+    atomic_write_json(out_dir / "coordcheck.json", result)
+    keys = ("passed", "as_predicted", "tested", "tolerance_rule", "growing_modules", "predicted_growing_modules",
+            "quantities", "divergences", "plots")
+    summary = {k: result[k] for k in keys}
+    write_run_record(out_dir, run_config, results=summary)
+    if as_json:
+        print(json.dumps(jsonable(summary), indent=2))
+    else:
+        typer.echo(f"{model} in {mc.label}, {opt}, lr {config.rate}, widths {widths}, {steps} steps, {seeds} seeds")
+        typer.echo(format_rows(mc))
+        for d in mc.check.divergences:
+            typer.echo(f"diverged: {d}")
+        if result["growing_modules"]:
+            which = "as predicted" if result["as_predicted"] else "NOT all as predicted"
+            typer.echo(f"growing with width ({which}): {', '.join(result['growing_modules'])}")
+        verdict = "PASS" if result["passed"] else "FAIL"
+        typer.echo(f"{verdict}: {result['tested']} rows tested, as predicted: {result['as_predicted']}; results in {out_dir}")
         for f in figures:
             typer.echo(f"plot: {f}")
     if not result["passed"]:
