@@ -93,10 +93,11 @@ def writers(out: Path, corpus: Path, inputs: Path) -> dict[str, list[str]]:
         "maml train": ["maml", "train", "--width", "8", "--epochs", "1", "--batches", "1", "--val-batches", "1",
                        "--test-batches", "1", "--meta-batch", "2", "--threads", "1", "--out", out],
         "tour": ["tour", "--only", "classification", "--out", out],
+        "kernel-converge": ["kernel-converge", "--widths", "16,32", "--seeds", "1", "--steps", "1", "--out", out],
     }
 
 
-DIR_WRITERS = ("converge", "coordcheck", "word2vec train", "maml train", "tour")
+DIR_WRITERS = ("converge", "coordcheck", "word2vec train", "maml train", "tour", "kernel-converge")
 RESUMABLE = ("converge", "word2vec train", "maml train")
 
 
@@ -389,6 +390,7 @@ def test_failed_start_leaves_no_blocking_dir(tmp_path, capsys, corpus, inputs):
     (["coordcheck", "--preset", "mup", "--depth", "2", "--widths", "2^39,2^40"], "--widths"),
     (["maml", "train", "--width", str(2**40)], "--width"),
     (["classify", "--preset", "mup", "--depth", "1000000000"], "--depth"),
+    (["kernel-converge", "--widths", "2^40,2^41"], "--widths"),
 ])
 def test_absurd_sizes_refused_up_front(argv, flag, tmp_path, capsys):
     out = tmp_path / "run"
@@ -518,7 +520,7 @@ def test_every_heavy_command_has_threads():
     from infwidth.cli import app
 
     root = get_command(app)
-    for path in ("kernel", "converge", "coordcheck", "tour", "word2vec train", "maml train"):
+    for path in ("kernel", "kernel-converge", "converge", "coordcheck", "tour", "word2vec train", "maml train"):
         cmd = root
         for part in path.split():
             cmd = cmd.commands[part]

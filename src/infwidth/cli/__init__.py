@@ -51,6 +51,7 @@ def _fail(message: str, command: tuple[str, ...] | None = None) -> int:
 # what to make smaller when a command runs out of memory (by command, then subcommand)
 OOM_ADVICE = {
     "kernel": "use fewer inputs (rows of --x1/--x2) or split them into blocks",
+    "kernel-converge": "use smaller --widths",
     "converge": "use smaller --widths (the largest dominates) or a smaller --depth",
     "coordcheck": "use smaller --widths, --batch or --d-in, or a smaller --depth",
     "word2vec train": "use a smaller --vocab-cap or --max-chars, or narrower --models widths",

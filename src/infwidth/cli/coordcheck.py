@@ -223,7 +223,7 @@ def _model_check(
     if rates is not None and len(rates) != (3 if roles.has_hidden else 2):
         raise UserError(f"--adam-c has {len(rates)} entries; the GPT needs 3 (input, hidden, output)")
     run_config = {"model": model} | config.as_dict()
-    out_dir, _ = prepare_out_dir(out, run_config, overwrite=overwrite)
+    out_dir, _ = prepare_out_dir(out, run_config, overwrite=overwrite, resumable=False)
     seed_everything(seed)
     from tqdm import tqdm
 

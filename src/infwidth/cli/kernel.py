@@ -126,21 +126,25 @@ def kernel_converge(
     seeds: int = typer.Option(6, "--seeds", help="Finite networks per width."),
     steps: int = typer.Option(20, "--steps", help="SGD steps (batch 4 of 16 training points)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a different run in OUT."),
+    threads: int = typer.Option(None, "--threads", help="torch CPU threads (default 1: small tensors; 0: torch's default)."),
 ) -> None:
     """Finite NTP and SP(c=1) networks against their exact kernel limits: the gap closes like n^-1/2."""
-    from infwidth.cli._options import parse_widths
-    from infwidth.device import torch_threads
+    from infwidth.cli._options import check_network_memory, check_threads, parse_widths
+    from infwidth.device import SMALL_WORK_THREADS, torch_threads
     from infwidth.parametrizations.abc import ntp, sp
     from infwidth.runs import atomic_write_json, prepare_out_dir, write_run_record
     from infwidth.studies.kernels import finite_vs_limit, plot_convergence, synthetic_regression
 
     config = {"out": str(out), "widths": widths, "seeds": seeds, "steps": steps}
     width_list = parse_widths(widths)
-    out_dir, _ = prepare_out_dir(out, config, overwrite=overwrite)
+    n_threads = check_threads(threads, SMALL_WORK_THREADS)
+    check_network_memory(width_list, 2, d_in=4, d_out=1, batch=16, itemsize=8, copies=4,
+                         advice="use smaller --widths")
+    out_dir, _ = prepare_out_dir(out, config, overwrite=overwrite, resumable=False)
     data = synthetic_regression(n_train=16, n_test=32, d=4)
     runs = {"ntp (NTK), lr 0.2": (ntp(2), 0.2), "sp c=1 (NTK of layers 2..3), lr 2": (sp(2, c=1), 2.0)}
     results = {}
-    with torch_threads(1):
+    with torch_threads(n_threads):
         for label, (p, lr) in runs.items():
             results[label] = finite_vs_limit(p, width_list, steps=steps, lr=lr, seeds=seeds, data=data, progress=True)
             print(f"{label}: gaps {[round(g, 5) for g in results[label].gaps]}, slope {results[label].slope:.3f}")
