@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -30,8 +31,10 @@ SRC = str(Path(__file__).resolve().parents[2] / "src")
 
 # ---------------------------------------------------------------------------------------- helpers
 def stderr_lines(err: str) -> list[str]:
-    """What a terminal would show: the last carriage-return segment of each line, blanks dropped."""
-    return [seg for seg in (line.split("\r")[-1].strip() for line in err.split("\n")) if seg]
+    """What a terminal would show: the last carriage-return segment of each line, blanks and progress
+    bars (``NN%|...``, which a pipe may get on lines of their own) dropped."""
+    segs = (line.split("\r")[-1].strip() for line in err.split("\n"))
+    return [seg for seg in segs if seg and not re.search(r"\d+%\|", seg)]
 
 
 def one_error(capsys, argv: list[str], *needles: str, code: int = 2) -> str:
@@ -475,12 +478,18 @@ def test_advice_matches_the_command(finished, tmp_path, capsys, corpus, inputs):
                        "--out", tmp_path / "f"], "--fit-from 100", "fewer than 2 widths")
 
 
+def _default_sigint() -> None:
+    """In the child: Ctrl-C raises KeyboardInterrupt even when this test runs in a background job
+    (which starts with SIGINT ignored, and Python keeps an ignored SIGINT ignored)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _interrupt(argv: list[str], ready: Path, cwd: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": SRC}
     env.pop("INFWIDTH_DATA", None)
     proc = subprocess.Popen([sys.executable, "-c", "import sys; from infwidth.cli import main; sys.exit(main())",
                              *map(str, argv)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                            cwd=cwd)
+                            cwd=cwd, preexec_fn=_default_sigint)
     deadline = time.monotonic() + 120
     while not ready.exists() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -48,3 +48,18 @@ def test_coordcheck_takes_the_shared_width_range(capsys, tmp_path):
                  "--seeds", "1", "--d-in", "4", "--out", str(tmp_path / "cc"), "--json"]) in (0, 1)
     record = json.loads((tmp_path / "cc" / "run.json").read_text())
     assert record["config"]["widths"] == [32, 64]
+
+
+def test_interrupt_is_one_line_saying_how_to_resume(capsys, tmp_path, monkeypatch):
+    import infwidth.studies.converge as conv
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(conv, "run_convergence", interrupted)
+    out = tmp_path / "run"
+    code = main(["converge", "--model", "linear1", "--widths", "16,32", "--out", str(out)])
+    lines = [seg for seg in (ln.split("\r")[-1].strip() for ln in capsys.readouterr().err.split("\n")) if seg]
+    assert code == 130 and lines == [
+        f"infwidth: interrupted; continue it with: infwidth converge --model linear1 --widths 16,32 --out {out} --resume"
+    ]

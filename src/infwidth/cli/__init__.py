@@ -143,6 +143,8 @@ def main(argv: list[str] | None = None) -> int:
         hint = f"see 'infwidth {command_name} --help'" if known else "see 'infwidth --help'"
         return _fail(f"{message.rstrip('.')}; {hint}")
     except Exit as exc:
+        if isinstance(exc.__cause__, KeyboardInterrupt):  # typer turns Ctrl-C into Exit(130)
+            return _interrupted(args)
         return exc.exit_code
     except MemoryError:
         return _out_of_memory(args)
@@ -154,6 +156,8 @@ def main(argv: list[str] | None = None) -> int:
         return _interrupted(args)
     finally:
         release_run_locks()
+    if result == 130:  # typer turns Ctrl-C into exit code 130 (no command of ours returns it)
+        return _interrupted(args)
     return result if isinstance(result, int) else 0
 
 
