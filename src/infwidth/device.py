@@ -77,9 +77,9 @@ def torch_threads(threads: int | None) -> Iterator[None]:
 
 # Default torch CPU threads per kind of work (the CLI's --threads default), chosen from measurements
 # (docs/kernels.md, "Threads"). Kernels: every core. On a busy 2-vCPU machine, OpenMP threads that
-# spin while waiting made two threads 5-10x slower than one, but with sleeping waiters
-# (OMP_WAIT_POLICY=PASSIVE, which the CLI sets before torch loads) two threads were 3-4x faster than
-# one, and on an idle machine 1.5-2x faster. With spinning waiters forced (OMP_WAIT_POLICY=ACTIVE)
+# spin while waiting made two threads 5-11x slower than one, but with sleeping waiters
+# (OMP_WAIT_POLICY=PASSIVE, which the CLI sets before torch loads) two threads beat one in 15 of 18
+# cases (up to 4.2x), and on an idle machine they were 1.5-2x faster. With spinning waiters forced (OMP_WAIT_POLICY=ACTIVE)
 # a busy machine gets one thread. Many-small-op work (coordinate checks, limits, Word2Vec's sparse
 # steps) stays on one thread.
 SMALL_WORK_THREADS = 1
