@@ -8,11 +8,13 @@ import infwidth
 # lowest first; a module may import from its own layer and the layers below it
 LAYERS = [
     {"errors", "plotting", "device", "datasets", "runs", "nonlinearities", "losses", "fitting"},
+    {"tensor_programs"},  # the engine: programs and their limits; knows nothing about networks
     {"parametrizations", ""},  # "" is the top-level package infwidth/__init__.py (the core's face)
     {"networks"},
     {"coordcheck", "limits"},  # two views side by side: neither imports the other
     {"studies", "anymodel"},  # anymodel: any nn.Module parametrized, classified and coordinate-checked
     {"experiments"},
+    {"sweeps"},  # harness: loops over units of work from every layer below
     {"tour"},
     {"cli", "__main__"},
 ]

@@ -21,7 +21,7 @@ if "torch" not in sys.modules:
 from infwidth.cli.app import app
 from infwidth.errors import UserError
 
-COMMAND_MODULES = ("classify", "coordcheck", "kernel", "converge", "word2vec", "maml", "tour")
+COMMAND_MODULES = ("classify", "coordcheck", "kernel", "converge", "word2vec", "maml", "sweep", "tour")
 
 for _name in COMMAND_MODULES:
     if importlib.util.find_spec(f"infwidth.cli.{_name}") is not None:

@@ -43,10 +43,13 @@ def _read_partial(path: Path, steps: int) -> dict[int, tuple[list[float], list[f
 
 @app.command("converge")
 def converge(
-    model: str = typer.Option(..., "--model", help="linear1, relu1, tanh1 or linear-deep."),
+    model: str = typer.Option(..., "--model", help="mlp (any --depth/--nonlinearity; Tensor-Program limit), or a preset: linear1, relu1, tanh1, linear-deep."),
     out: Path = typer.Option(..., "--out", help="Directory for run.json, convergence.json and convergence.png."),
-    depth: int = typer.Option(3, "--depth", help="Hidden layers for linear-deep."),
-    steps: int = typer.Option(10, "--steps", help="SGD steps (batch 4 of 16 training points)."),
+    depth: int = typer.Option(3, "--depth", help="Hidden layers for mlp and linear-deep."),
+    nonlinearity: str = typer.Option("relu", "--nonlinearity", help="For mlp: relu, tanh, gelu, erf, sin, identity, leaky_relu[:ALPHA]."),
+    steps: int = typer.Option(10, "--steps", help="SGD steps (minibatches of 16 training points)."),
+    batch: int = typer.Option(4, "--batch", help="Minibatch size B."),
+    particles: int = typer.Option(2**14, "--particles", help="For mlp: Monte-Carlo particles M of the limit (standard error ~ M^-1/2)."),
     widths: str = typer.Option("2^4..2^14", "--widths", help="Comma list (16,64,256) or doubling range (2^4..2^14)."),
     seeds: int = typer.Option(16, "--seeds", help="Finite networks per width."),
     lr: str = typer.Option("auto", "--lr", help="SGD rate, same for limit and finite nets (auto: 0.5; 0.2 for linear-deep)."),
@@ -71,13 +74,14 @@ def converge(
     )
 
     cfg = ConvergenceConfig(model=model, depth=depth, steps=steps, widths=tuple(parse_widths(widths)), seeds=seeds,
-                            lr=None if lr == "auto" else _parse_lr(lr), seed=seed, device=device).check()
+                            lr=None if lr == "auto" else _parse_lr(lr), seed=seed, device=device, batch=batch,
+                            nonlinearity=nonlinearity, particles=particles).check()
     from infwidth.cli._options import check_threads
     from infwidth.device import SMALL_WORK_THREADS
 
     n_threads = check_threads(threads, SMALL_WORK_THREADS)
-    dev = resolve_device(device)
-    deep = cfg.model == "linear-deep"
+    dev = resolve_device(device)  # before the out dir exists: a bad device leaves nothing behind
+    deep = cfg.model in ("linear-deep", "mlp")
     check_network_memory(cfg.widths, cfg.depth if deep else 1, d_in=2, d_out=1, batch=16, itemsize=8, copies=4,
                          advice="use smaller --widths" + (" or a smaller --depth" if deep else ""), device=dev)
     config = {**cfg.__dict__, "widths": list(cfg.widths)}
@@ -108,7 +112,8 @@ def converge(
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"{model}: finite muP nets vs the muP limit ({cfg.steps} steps, {cfg.seeds} seeds/width)")
+    name = f"mlp L={cfg.depth} {cfg.nonlinearity}" if model == "mlp" else model
+    table = Table(title=f"{name}: finite muP nets vs the muP limit ({cfg.steps} steps, {cfg.seeds} seeds/width)")
     for col in ("width", "|f_n - f_inf| (RMS)", "kernel gap (rel., max over t)"):
         table.add_column(col, justify="right")
     for n, fe, ke in zip(res.widths, res.f_error, res.kernel_error, strict=True):

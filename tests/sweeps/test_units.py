@@ -1,0 +1,72 @@
+"""The shipped units of work: deterministic, JSON-ready, and equal to calling the science directly."""
+
+import json
+import math
+
+import pytest
+
+from infwidth.errors import UserError
+from infwidth.sweeps import read_points, run_sweep
+from infwidth.sweeps.units import execute, resolve_unit
+
+
+def test_coordcheck_points_equal_the_coordcheck_run_point(tmp_path):
+    from infwidth.coordcheck import CoordCheckConfig, run_point
+    from infwidth.parametrizations import mup
+
+    spec = {"unit": "coordcheck-point", "base": {"widths": [32, 64], "steps": 2},
+            "axes": {"width": [32, 64], "seed": [0, 1]}}
+    run_sweep(spec, tmp_path, progress=False)
+    cfg = CoordCheckConfig(parametrization=mup(3), widths=(32, 64), steps=2, seeds=1)
+    for rec in read_points(tmp_path).values():
+        direct = run_point(cfg, rec["axes"]["width"], rec["axes"]["seed"])
+        assert rec["result"]["sizes"] == json.loads(json.dumps(direct["sizes"]))
+
+
+def test_mlp_unit_is_deterministic_and_sp_differs_from_mup():
+    small = {"width": 32, "lr": 0.01, "steps": 5, "train_chars": 5000, "val_chars": 1000}
+    target = resolve_unit("mlp-adam").target
+    a = execute(target, {**small, "param": "mup"})
+    assert a["status"] == "ok" and math.isfinite(a["result"]["loss"])
+    assert execute(target, {**small, "param": "mup"})["result"] == a["result"]
+    assert execute(target, {**small, "param": "sp"})["result"]["loss"] != a["result"]["loss"]
+    bad = execute(target, {**small, "param": "ntk"})
+    assert bad["status"] == "failed" and bad["error"].startswith("UserError: param must be 'mup' or 'sp'")
+
+
+def test_gpt_unit_trains_a_tiny_gpt():
+    target = resolve_unit("gpt").target
+    cfg = {"width": 16, "n_head": 2, "block_size": 16, "batch": 4, "steps": 3, "n_chars": 20_000, "eval_batches": 1,
+           "device": "cpu"}
+    mup, sp = (execute(target, {**cfg, "param": p}) for p in ("mup", "sp"))
+    assert mup["status"] == sp["status"] == "ok", (mup, sp)
+    assert math.isfinite(mup["result"]["loss"]) and mup["result"]["loss"] != sp["result"]["loss"]
+    assert execute(target, {**cfg, "param": "mup"})["result"] == mup["result"]
+
+
+def test_unit_must_take_a_frozen_dataclass():
+    with pytest.raises(UserError, match="one dataclass config"):
+        resolve_unit("infwidth.sweeps.units:one_line")
+
+
+def test_converge_and_contrast_units_are_the_studies_own(tmp_path):
+    from infwidth.studies.contrast import ContrastConfig, ContrastPoint, contrast_point
+    from infwidth.studies.converge import ConvergenceConfig, ConvergencePoint, run_point
+
+    spec = {"unit": "converge", "base": {"config": {"model": "linear1", "widths": [16, 32], "steps": 2, "seeds": 2}},
+            "axes": {"width": [16, 32], "index": [0, 1], "config.lr": [0.5]}}  # a nested field as an axis
+    run_sweep(spec, tmp_path / "c", progress=False)
+    study = ConvergenceConfig(model="linear1", widths=(16, 32), steps=2, seeds=2, lr=0.5)
+    records = read_points(tmp_path / "c").values()
+    assert len(records) == 4
+    for rec in records:
+        direct = run_point(ConvergencePoint(study, rec["axes"]["width"], rec["axes"]["index"]))
+        assert rec["result"]["f_sq"] == direct["f_sq"] and rec["result"]["k_sq"] == direct["k_sq"]
+    spec = {"unit": "contrast", "base": {"config": {"steps": 2}, "index": 0},
+            "axes": {"name": ["mup", "ntp"], "width": [16, 32]}}
+    run_sweep(spec, tmp_path / "k", progress=False)
+    for rec in read_points(tmp_path / "k").values():
+        direct = contrast_point(ContrastPoint(ContrastConfig(steps=2), rec["axes"]["name"], rec["axes"]["width"], 0))
+        assert rec["result"] == json.loads(json.dumps(direct))
+    with pytest.raises(UserError, match="unknown config field 'lrr' for unit 'contrast', field 'config'"):
+        run_sweep({**spec, "axes": {"config.lrr": [1]}}, tmp_path / "bad", progress=False)
