@@ -3,6 +3,14 @@
     python benchmarks/word2vec.py speed [--vocab 10000,30000] [--width 256] [--seconds 60]
     python benchmarks/word2vec.py batch [--batches 1,16,64,256,1024] [--model mup:64]
     python benchmarks/word2vec.py compare --binary PATH/TO/word2vec [--vocab 10000] [--seconds 90]
+    python benchmarks/word2vec.py step [--vocab 10000,30000] [--storage float32,bfloat16] [--threads 1,2]
+
+``step`` times one training step of the limit (and ``--model``) against the memory-bandwidth
+floor measured beside it: the floor is the time to stream the bytes of the rows the step must
+read and write once (the unique context and output rows of each batch, V values each, read and
+written once) through one in-place pass over a contiguous buffer of that size. It reports CPU
+seconds per batch (``time.process_time``: on a shared machine wall time mostly measures the other
+jobs), the fraction of the floor reached, and the previous (unfused, row-major) step for contrast.
 
 ``compare`` runs the paper's C program (edwardjhu/TP4 ``Word2Vec/src/word2vec.c``, compiled by the
 user; it is not part of this repository; its progress lines -- every 500k words, or more often in a
@@ -184,6 +192,88 @@ def compare(args: argparse.Namespace) -> None:
               f"{ours['peak_rss_gb']:.2f} |", flush=True)
 
 
+def _step_case(spec: str, vocab: int, storage: str, threads: int, batches: int, unfused: bool) -> dict:
+    import numpy as np
+    import torch
+
+    from infwidth.experiments.word2vec.config import TrainConfig
+    from infwidth.experiments.word2vec.models import build_model, cbow_update, cbow_update_unfused
+    from infwidth.experiments.word2vec.train import corpus_from_ids, epoch_stream, make_batch
+
+    torch.set_num_threads(threads)
+    B = 256
+    rng = np.random.default_rng(0)
+    zipf = 1.0 / np.arange(1, vocab + 1)
+    tokens = rng.choice(vocab, size=max(2_000_000, 40 * vocab), p=zipf / zipf.sum())
+    data = corpus_from_ids([f"w{i}" for i in range(vocab)], tokens)
+    cfg = TrainConfig(batch_size=B)
+    kept, _ = epoch_stream(data, 0, 0)
+    cases = [tuple(torch.from_numpy(x) for x in make_batch(kept, b * B, (b + 1) * B, cfg, data.neg_cdf,
+                                                           np.random.default_rng([0, b])))
+             for b in range(batches + 1)]
+    itemsize = getattr(torch, storage).itemsize
+    if unfused:  # the previous step on row-major matrices (built directly: never two copies at once)
+        if spec == "limit":
+            emb, out = torch.eye(vocab), torch.zeros(vocab, vocab)
+        else:
+            m = build_model(spec, vocab)
+            emb, out = m.embeddings(), m.output_vectors()
+            del m
+        mats = {"emb": emb, "out": out, "emb_scale": torch.ones(vocab), "out_scale": torch.ones(vocab),
+                "train_emb": True}
+
+        def step(batch, seed):
+            return cbow_update_unfused(mats, *batch, 0.05, 0.001)
+    else:
+        model = build_model(spec, vocab, storage=getattr(torch, storage))
+
+        def step(batch, seed):
+            return cbow_update(model, *batch, 0.05, 0.001, rounding_seed=seed)
+    step(cases[0], 0)  # warm-up
+    rows = 0
+    t_cpu, t_wall = time.process_time(), time.perf_counter()
+    for b, batch in enumerate(cases[1:]):
+        step(batch, b)
+    cpu, wall = (time.process_time() - t_cpu) / batches, (time.perf_counter() - t_wall) / batches
+    for ctx, mask, tgt, neg in cases[1:]:
+        rows += len(torch.unique(ctx[mask])) + len(torch.unique(torch.cat([tgt[:, None], neg], 1)))
+    width = vocab if spec == "limit" else int(spec.split(":")[1])
+    row_bytes = rows / batches * width * itemsize  # bytes of the unique rows of one batch
+    # The floor: read and write those bytes once, streaming (in place, contiguous, same dtype).
+    buf = torch.ones(int(row_bytes // itemsize), dtype=getattr(torch, storage))
+    buf.mul_(1.0)
+    t = time.process_time()
+    for _ in range(5):
+        buf.mul_(1.0)
+    floor = (time.process_time() - t) / 5
+    return {"model": spec, "V": vocab, "storage": storage, "threads": threads, "unfused": unfused,
+            "cpu_s_per_batch": cpu, "wall_s_per_batch": wall, "floor_s": floor,
+            "floor_gb_per_s": 2 * row_bytes / floor / 1e9, "unique_rows_per_batch": rows / batches,
+            "targets_per_cpu_s": B / cpu, "peak_rss_gb": _peak_rss_gb()}
+
+
+def step_speed(args: argparse.Namespace) -> None:
+    print(f"# machine: {platform.processor() or platform.machine()}, {platform.platform()}; batch 256, "
+          f"{args.batches} batches per case, synthetic Zipf corpus; times are CPU seconds (process_time)")
+    print("| model | V | storage | step | threads | CPU s / batch | wall s / batch | floor s (GB/s) | "
+          "fraction of floor | targets per CPU s |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for vocab in args.vocab:
+        for spec in args.models:
+            for storage in args.storage:
+                for threads in args.threads:
+                    for unfused in ([False, True] if args.unfused and storage != "bfloat16" else [False]):
+                        cmd = [sys.executable, __file__, "_step", spec, str(vocab), storage, str(threads),
+                               str(args.batches), str(int(unfused))]
+                        out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+                        r = json.loads(out.strip().splitlines()[-1])
+                        print(f"| {spec} | {vocab:,} | {storage} | {'unfused (before)' if unfused else 'blocked'} | "
+                              f"{threads} | {r['cpu_s_per_batch']:.3f} | {r['wall_s_per_batch']:.3f} | "
+                              f"{r['floor_s']:.3f} ({r['floor_gb_per_s']:.1f}) | "
+                              f"{r['floor_s'] / r['cpu_s_per_batch']:.0%} | {r['targets_per_cpu_s']:,.0f} |",
+                              flush=True)
+
+
 def _agreement(a, b, top: int = 300) -> float:
     import torch
 
@@ -241,6 +331,10 @@ def main() -> None:
         spec, ids_path, batch, seconds, threads = sys.argv[2:7]
         print(json.dumps(_ours_on_corpus(spec, ids_path, int(batch), float(seconds), int(threads))))
         return
+    if len(sys.argv) > 1 and sys.argv[1] == "_step":
+        spec, vocab, storage, threads, batches, unfused = sys.argv[2:8]
+        print(json.dumps(_step_case(spec, int(vocab), storage, int(threads), int(batches), bool(int(unfused)))))
+        return
     if len(sys.argv) > 1 and sys.argv[1] == "_case":
         spec, vocab, batch, seconds, threads = sys.argv[2:7]
         print(json.dumps(_speed_case(spec, int(vocab), int(batch), float(seconds), int(threads))))
@@ -270,8 +364,15 @@ def main() -> None:
     c.add_argument("--seconds", type=float, default=90.0)
     c.add_argument("--c-threads", type=int, default=2)
     c.add_argument("--cases", default="mup:256,limit", help="which of mup:256,limit to run")
+    st = sub.add_parser("step")
+    st.add_argument("--vocab", type=ints, default=[10000, 30000])
+    st.add_argument("--models", type=lambda s: s.split(","), default=["limit"])
+    st.add_argument("--storage", type=lambda s: s.split(","), default=["float32", "bfloat16"])
+    st.add_argument("--threads", type=ints, default=[1, 2])
+    st.add_argument("--batches", type=int, default=6)
+    st.add_argument("--unfused", action=argparse.BooleanOptionalAction, default=True)
     args = p.parse_args()
-    {"speed": speed, "batch": batch_quality, "compare": compare}[args.mode](args)
+    {"speed": speed, "batch": batch_quality, "compare": compare, "step": step_speed}[args.mode](args)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""``infwidth word2vec train|eval|pca``: CBOW at finite widths, its muP limit and the NTK baseline."""
+"""``infwidth word2vec train|eval|export|pca``: CBOW at finite widths, its muP limit and the NTK baseline."""
 
 from __future__ import annotations
 
@@ -51,6 +51,8 @@ def train(
     batch_size: str = typer.Option("", "--batch-size", help="Target words per vectorized step (1 = word2vec's order)."),
     lr: str = typer.Option("", "--lr", help="Initial learning rate (decays linearly to 1e-4 of it)."),
     seed: str = typer.Option("", "--seed"),
+    storage: str = typer.Option("", "--storage", help="Stored matrices: float32 (default) or bfloat16 "
+                                "(half the memory; float32 arithmetic, stochastic rounding)."),
     memory_limit: str = typer.Option("", "--memory-limit", help="Refuse models needing more, e.g. 8GB (default: total RAM)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a different run in --out."),
@@ -76,6 +78,7 @@ def train(
         "batch_size": _int("--batch-size", batch_size),
         "lr": _float("--lr", lr),
         "seed": _int("--seed", seed),
+        "storage": storage or None,
     }
     cfg = cfg.with_(**changes)
     if max_chars:
@@ -106,7 +109,7 @@ def train(
     typer.echo(f"run record: {out / 'run.json'}")
 
 
-def _load_run(run_dir: Path) -> tuple[dict, dict[str, Path]]:
+def _load_run(run_dir: Path, allow_empty: bool = False) -> tuple[dict, dict[str, Path]]:
     from infwidth.runs import read_run_record
 
     if not (run_dir / "run.json").is_file():
@@ -123,7 +126,7 @@ def _load_run(run_dir: Path) -> tuple[dict, dict[str, Path]]:
         path = run_dir / model_dir_name(spec) / VECTORS
         if path.is_file():
             vectors[spec] = path
-    if not vectors:
+    if not vectors and not allow_empty:
         raise UserError(f"{run_dir} has no trained vectors yet; finish it with 'infwidth word2vec train --resume'")
     return info, vectors
 
@@ -196,6 +199,32 @@ def evaluate(
     if sections:
         for name, res in tables:
             typer.echo(f"\n{name}\n{format_table(res)}")
+
+
+@w2v.command("export")
+def export(
+    run_dir: Path = typer.Option(..., "--run", help="A training output directory."),
+    model: str = typer.Option(..., "--model", help="A finished model of the run, e.g. limit or mup:256."),
+    fmt: str = typer.Option("word2vec-binary", "--format",
+                            help="word2vec (text), word2vec-binary (word2vec.c / compute-accuracy), or npy."),
+    out: Path = typer.Option(..., "--out", help="File to write (npy also writes FILE.words.txt)."),
+) -> None:
+    """Write one finished model's embeddings for gensim, word2vec's compute-accuracy, or numpy."""
+    from infwidth.experiments.word2vec.export import EXPORT_FORMATS, export_vectors
+    from infwidth.experiments.word2vec.train import RESULT, model_dir_name
+
+    if fmt not in EXPORT_FORMATS:
+        raise UserError(f"unknown --format {fmt!r}; use one of {', '.join(EXPORT_FORMATS)}")
+    info, paths = _load_run(run_dir, allow_empty=True)
+    specs = list(info["config"]["models"])
+    if model not in specs:
+        raise UserError(f"model {model!r} is not in {run_dir}; choose from {', '.join(specs)}")
+    if model not in paths or not (run_dir / model_dir_name(model) / RESULT).is_file():
+        raise UserError(f"model {model!r} in {run_dir} has not finished training; finish it with "
+                        "'infwidth word2vec train --resume' first")
+    words, emb = _load_vectors(paths[model])
+    for path in export_vectors(out, words, emb, fmt):
+        typer.echo(f"wrote {path} ({len(words):,} words x {emb.shape[1]:,} dims, {fmt})")
 
 
 @w2v.command("pca")

@@ -114,3 +114,58 @@ def test_eval_and_pca_errors(tmp_path, capsys):
     assert "exactly one of" in capsys.readouterr().err
     assert main(["word2vec", "pca", "--run", str(tmp_path)]) == 2
     assert "no run" in capsys.readouterr().err
+
+
+def test_export_round_trips_through_the_format_readers(tmp_path, corpus_file, capsys):
+    """export writes a finished model in word2vec text / binary (word2vec.c's and compute-accuracy's
+    format) and npy; each reads back to the trained vectors (our reader, numpy, and gensim's
+    KeyedVectors where gensim is installed). Unknown formats and unfinished models are one-line
+    errors that write nothing."""
+    import torch
+
+    from infwidth.experiments.word2vec.export import load_word2vec
+
+    out = tmp_path / "run"
+    assert _train(out, corpus_file, "--models", "mup:8,limit", "--storage", "bfloat16") == 0
+    state = torch.load(out / "limit" / "vectors.pt", weights_only=False)
+    words, emb = state["words"], state["emb"].float().numpy()
+    files = {}
+    for fmt, name in (("word2vec", "v.txt"), ("word2vec-binary", "v.bin"), ("npy", "v.npy")):
+        target = tmp_path / name
+        assert main(["word2vec", "export", "--run", str(out), "--model", "limit", "--format", fmt,
+                     "--out", str(target)]) == 0
+        files[fmt] = target
+    for fmt in ("word2vec", "word2vec-binary"):
+        w, m = load_word2vec(files[fmt], binary=fmt == "word2vec-binary")
+        assert w == words and np.array_equal(m, emb)
+    assert np.array_equal(np.load(files["npy"]), emb)
+    assert (tmp_path / "v.npy.words.txt").read_text().split("\n")[:-1] == words
+    try:
+        from gensim.models import KeyedVectors
+    except ImportError:
+        KeyedVectors = None
+    if KeyedVectors is not None:
+        for fmt in ("word2vec", "word2vec-binary"):
+            kv = KeyedVectors.load_word2vec_format(str(files[fmt]), binary=fmt == "word2vec-binary")
+            assert list(kv.index_to_key) == words and np.array_equal(kv.vectors, emb)
+    capsys.readouterr()
+    bad = tmp_path / "bad.bin"
+    assert main(["word2vec", "export", "--run", str(out), "--model", "limit", "--format", "glove",
+                 "--out", str(bad)]) == 2
+    assert "unknown --format" in capsys.readouterr().err and not bad.exists()
+    (out / "mup-8" / "result.json").unlink()  # as if mup:8 had been interrupted
+    assert main(["word2vec", "export", "--run", str(out), "--model", "mup:8", "--out", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "has not finished" in err and err.count("\n") == 1 and not bad.exists()
+    assert main(["word2vec", "export", "--run", str(out), "--model", "sp:9", "--out", str(bad)]) == 2
+    assert not bad.exists()
+
+
+def test_bfloat16_storage_refusals(tmp_path, corpus_file, capsys):
+    """--storage with a bad value, or bfloat16 where even half the memory does not fit: one line, no out dir."""
+    out = tmp_path / "run"
+    assert _train(out, corpus_file, "--storage", "float16") == 2
+    assert "--storage must be float32 or bfloat16" in capsys.readouterr().err and not out.exists()
+    assert _train(out, corpus_file, "--storage", "bfloat16", "--memory-limit", "1MB") == 2
+    err = capsys.readouterr().err
+    assert "memory limit" in err and err.count("\n") == 1 and not out.exists()

@@ -106,6 +106,28 @@ def test_resume_after_sigkill_is_exact(tmp_path, reference):
         assert torch.equal(_vectors(out, spec), _vectors(ref_out, spec)), spec
 
 
+def test_resume_of_a_bfloat16_run_is_bit_identical(tmp_path):
+    """bfloat16 storage rounds stochastically with bits fixed by (seed, epoch, batch): a run stopped
+    mid-epoch and resumed ends with the very same 16-bit embeddings as an uninterrupted one."""
+    from dataclasses import replace
+
+    cfg = replace(CFG, storage="bfloat16", models=("limit",))
+    data, questions = _data()
+
+    def go(out, **kw):
+        return run(cfg, out, corpus=data, questions=questions, progress=False, log=lambda *_: None, **kw)
+
+    ref = go(tmp_path / "ref")
+    out = tmp_path / "run"
+    with pytest.raises(InjectedStop):
+        go(out, checkpoint_every_batches=3, on_batch=_stop_after(100))
+    assert torch.load(out / "limit" / CHECKPOINT, weights_only=False)["model"]["emb_store"].dtype == torch.bfloat16
+    res = go(out, resume=True, checkpoint_every_batches=3)
+    a, b = _vectors(out, "limit"), _vectors(tmp_path / "ref", "limit")
+    assert a.dtype == torch.bfloat16 and torch.equal(a, b)
+    assert res["limit"]["loss"] == ref["limit"]["loss"]
+
+
 def test_unit_of_work_gives_the_loops_numbers(tmp_path, reference):
     """``train_one_model`` (one model from a picklable config) reproduces the loop's model exactly."""
     import pickle

@@ -109,3 +109,26 @@ def test_parse_bytes():
     for bad in ("lots", "-1GB", "0"):
         with pytest.raises(UserError):
             parse_bytes(bad)
+
+
+def test_bfloat16_storage_is_refused_on_a_device_without_it(monkeypatch):
+    import torch
+
+    from infwidth.experiments.word2vec.train import check_storage
+
+    check_storage(torch.bfloat16, torch.device("cpu"))  # the CPU stores bfloat16
+    check_storage(torch.float32, torch.device("cuda"))  # float32 needs no check
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: False)
+    with pytest.raises(UserError, match="cannot store bfloat16"):
+        check_storage(torch.bfloat16, torch.device("cuda"))
+
+
+def test_storage_config_round_trip_and_checks():
+    from infwidth.experiments.word2vec.config import TrainConfig, validate
+
+    cfg = TrainConfig(storage="bfloat16")
+    assert TrainConfig.from_dict(cfg.to_dict()) == cfg and cfg.storage_bytes == 2
+    assert "storage" not in TrainConfig().to_dict()  # runs recorded before the field still resume
+    with pytest.raises(UserError, match="computes in float32"):
+        validate(TrainConfig(storage="bfloat16", dtype="float64"))
+    assert model_bytes("limit", 67_903, 2) < 20 * GB < model_bytes("limit", 67_903, 4)

@@ -132,11 +132,15 @@ def evaluate_analogies(
             raise UserError(f"restrict must be >= 1 (got {restrict}); omit it to search the whole vocabulary")
         words, emb = words[:restrict], emb[:restrict]
     dev = torch.device(device) if device is not None else emb.device
-    emb = emb.to(device=dev, dtype=dtype)
-    if not torch.isfinite(emb).all():
+    # 16-bit embeddings (bfloat16 storage) of the wide limit stay 16-bit and are widened in row
+    # chunks, so evaluating a V x V matrix never holds a second, float32 copy of it.
+    half = emb.dtype in (torch.bfloat16, torch.float16) and emb.shape[1] > 256
+    emb = emb.to(device=dev) if half else emb.to(device=dev, dtype=dtype)
+    norms = torch.cat([emb[i : i + 4096].to(dtype).norm(dim=1) for i in range(0, emb.shape[0], 4096)]) \
+        if emb.shape[0] else emb.new_zeros(0, dtype=dtype)
+    if not torch.isfinite(norms).all():
         raise UserError("embeddings contain NaN or inf (training diverged?); lower the learning rate and retrain")
     index = {w: i for i, w in enumerate(words)}
-    norms = emb.norm(dim=1)
     inv_norm = torch.where(norms > 0, 1.0 / norms, torch.zeros_like(norms))
 
     ids, sec_of = [], []
@@ -188,7 +192,7 @@ def _solve(
     step = chunk_size or max(1, min(4096, (1 << 26) // max(V, 1)))
     flags = []
     if method == "direct":
-        unit = emb * inv_norm.unsqueeze(1)
+        unit = emb.to(inv_norm.dtype) * inv_norm.unsqueeze(1)
         for start in range(0, len(q_ids), step):
             q = q_ids[start : start + step]
             target = unit[q[:, 1]] - unit[q[:, 0]] + unit[q[:, 2]]
@@ -197,10 +201,16 @@ def _solve(
             flags.append(scores.max(dim=1).indices == q[:, 3])
     else:
         used, local = torch.unique(q_ids[:, :3], return_inverse=True)  # local: (Q, 3) rows of `cos`
-        cos = torch.empty(len(used), V, dtype=emb.dtype, device=dev)
+        cos = torch.empty(len(used), V, dtype=inv_norm.dtype, device=dev)
+        cdtype = inv_norm.dtype
         for start in range(0, len(used), 256):
             rows = used[start : start + 256]
-            cos[start : start + 256] = (emb[rows] * inv_norm[rows].unsqueeze(1)) @ emb.T * inv_norm
+            a = emb[rows].to(cdtype) * inv_norm[rows].unsqueeze(1)
+            if emb.dtype == cdtype:
+                cos[start : start + 256] = a @ emb.T * inv_norm
+            else:  # widen 4096 words at a time
+                for j in range(0, V, 4096):
+                    cos[start : start + 256, j : j + 4096] = a @ emb[j : j + 4096].to(cdtype).T * inv_norm[j : j + 4096]
         for start in range(0, len(q_ids), step):
             q, loc = q_ids[start : start + step], local[start : start + step]
             scores = cos[loc[:, 1]]

@@ -43,11 +43,22 @@ class TrainConfig:
     seed: int = 0
     dtype: str = "float32"
     extra: dict = field(default_factory=dict)
+    # Stored matrices: "float32" (as dtype) or "bfloat16" (half the memory; float32 arithmetic,
+    # stochastic rounding of stored values). Listed last and left out of run.json at its default
+    # so that runs recorded before it existed still resume.
+    storage: str = "float32"
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d["models"] = list(self.models)
+        if d["storage"] == "float32":
+            del d["storage"]
         return d
+
+    @property
+    def storage_bytes(self) -> int:
+        """Bytes per stored number."""
+        return 2 if self.storage == "bfloat16" else (8 if self.dtype == "float64" else 4)
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
@@ -105,6 +116,9 @@ def validate(cfg: TrainConfig) -> None:
         (cfg.max_chars is None or cfg.max_chars > 0, f"`max_chars` must be positive (got {cfg.max_chars})"),
         (cfg.sentence_length >= 2, "sentence_length must be >= 2"),
         (cfg.dtype in ("float32", "float64"), f"dtype must be float32 or float64 (got {cfg.dtype})"),
+        (cfg.storage in ("float32", "bfloat16"), f"`storage` must be float32 or bfloat16 (got {cfg.storage})"),
+        (cfg.storage == "float32" or cfg.dtype == "float32",
+         f"`storage` bfloat16 computes in float32, not {cfg.dtype}; use dtype float32 or storage float32"),
     ]
     for ok, message in checks:
         if not ok:
@@ -112,8 +126,9 @@ def validate(cfg: TrainConfig) -> None:
 
 
 def model_bytes(spec: str, vocab_size: int, dtype_bytes: int = 4) -> float:
-    """Peak bytes of ``spec``: the two V x n matrices (embeddings, output vectors) plus working memory.
-    The output vectors are freed before the embeddings are copied out for evaluation."""
+    """Peak bytes of ``spec``: the two V x n matrices (embeddings, output vectors) of ``dtype_bytes``
+    numbers (2 for bfloat16 storage) plus working memory. The output vectors are freed before the
+    embeddings are copied out (in the storage dtype) for evaluation, so training is the peak."""
     width = model_width(spec, vocab_size)
     return 2.0 * vocab_size * width * dtype_bytes + OVERHEAD_BYTES
 
@@ -184,6 +199,8 @@ def check_memory(
     hint = f"`vocab_cap={cap}`"
     if counts is not None and len(counts) > cap:
         hint += f" or `min_count={int(counts[cap]) + 1}`"
+    if dtype_bytes > 2 and model_bytes(worst, vocab_size, 2) <= limit:
+        hint = f"`storage='bfloat16'` (half the memory: {model_bytes(worst, vocab_size, 2) / GB:.1f} GB), or {hint}"
     raise UserError(
         f"{what} at V={vocab_size:,} needs about {need[worst] / GB:.1f} GB but the memory limit is "
         f"{limit / GB:.1f} GB; pass {hint} (or raise `memory_limit`)"

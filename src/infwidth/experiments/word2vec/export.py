@@ -16,10 +16,15 @@ import numpy as np
 from infwidth.errors import UserError
 from infwidth.runs import atomic_file
 
+EXPORT_FORMATS = ("word2vec", "word2vec-binary", "npy")
+
 
 def _as_array(vectors: Any) -> np.ndarray:
     if hasattr(vectors, "detach"):
-        vectors = vectors.detach().cpu().numpy()
+        vectors = vectors.detach().cpu()
+        if not vectors.is_floating_point() or vectors.dtype in torch_half_types():
+            vectors = vectors.float()
+        vectors = vectors.numpy()
     arr = np.asarray(vectors, dtype=np.float32)
     if arr.ndim != 2:
         raise UserError(f"embeddings must be a 2-d (words x dims) array, got shape {arr.shape}")
@@ -47,6 +52,37 @@ def save_word2vec(path: str | Path, vocab: Sequence[str] | Any, vectors: Any, *,
             for w, row in zip(words, arr.tolist(), strict=True):
                 fh.write(f"{w} {fmt % tuple(row)}\n".encode())
     return path
+
+
+def torch_half_types() -> tuple:
+    import torch
+
+    return (torch.bfloat16, torch.float16)
+
+
+def save_npy(path: str | Path, vocab: Sequence[str] | Any, vectors: Any) -> tuple[Path, Path]:
+    """Write the vectors as a float32 ``.npy`` matrix and the words, one per line, to ``PATH.words.txt``
+    (row i is word i). Both files are written atomically."""
+    words = list(getattr(vocab, "words", vocab))
+    arr = _as_array(vectors)
+    if arr.shape[0] != len(words):
+        raise UserError(f"{len(words)} words but {arr.shape[0]} vectors; pass one vector per word")
+    path = Path(path)
+    words_path = path.with_name(path.name + ".words.txt")
+    with atomic_file(words_path) as fh:
+        fh.write(("\n".join(words) + "\n").encode())
+    with atomic_file(path) as fh:
+        np.save(fh, arr, allow_pickle=False)
+    return path, words_path
+
+
+def export_vectors(path: str | Path, words: Sequence[str], vectors: Any, fmt: str) -> list[Path]:
+    """Write ``vectors`` in ``fmt`` (one of :data:`EXPORT_FORMATS`); returns the files written."""
+    if fmt not in EXPORT_FORMATS:
+        raise UserError(f"unknown export format {fmt!r}; use one of {', '.join(EXPORT_FORMATS)}")
+    if fmt == "npy":
+        return list(save_npy(path, words, vectors))
+    return [save_word2vec(path, words, vectors, binary=fmt == "word2vec-binary")]
 
 
 def _header(data: bytes, path: Path) -> tuple[int, int, int]:

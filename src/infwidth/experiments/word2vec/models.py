@@ -29,25 +29,36 @@ from infwidth.errors import UserError
 
 KINDS = ("mup", "sp", "limit", "ntk")
 
-# Gathered rows per chunk, in floats: bounds the temporary memory of one step (~64 MB in float32).
+# Gathered rows per chunk, in floats: bounds the temporary memory of the unfused step (~64 MB in float32).
 CHUNK_FLOATS = 1 << 24
 
+# Columns per block of the blocked storage (see CBOWModel): a block of the rows one step touches
+# (a few thousand rows x 512 floats) stays in cache while the step works on it.
+COLUMN_BLOCK = 512
 
 # Row scales below this are folded back into their rows (keeps the stored rows far from overflow).
 MIN_SCALE = 1e-4
+
+STORAGES = ("float32", "float64", "bfloat16")
 
 
 @dataclass
 class CBOWModel:
     """Embeddings (V x n) and output vectors (V x n); ``train_emb`` False freezes the embeddings.
 
-    Rows are stored with a per-row scale (``emb[i] = emb_scale[i] * emb_rows[i]``) so that weight
-    decay of a touched row costs one multiplication instead of a pass over a length-n row (for the
-    limit n = V). Use :meth:`embeddings` / :meth:`output_vectors` for the actual matrices.
+    Storage is blocked by columns: ``emb_store[k]`` is the contiguous ``V x c`` block of columns
+    ``k c .. (k+1) c - 1`` (the last block zero-padded; padding stays exactly 0 through training),
+    so a step can work block by block on the rows it touches while they sit in cache. Rows carry a
+    per-row scale (``emb[i] = emb_scale[i] * stored row i``) so that weight decay of a touched row
+    costs one multiplication instead of a pass over a length-n row (for the limit n = V).
+    The stored blocks may be bfloat16 (half the memory); scales and all arithmetic are then
+    float32 and stored rows are rounded stochastically (see :func:`cbow_update`).
+    Use :meth:`embeddings` / :meth:`output_vectors` for the actual matrices.
     """
 
-    emb_rows: torch.Tensor
-    out_rows: torch.Tensor
+    emb_store: torch.Tensor
+    out_store: torch.Tensor
+    width: int
     kind: str
     train_emb: bool = True
     emb_scale: torch.Tensor | None = None
@@ -56,37 +67,84 @@ class CBOWModel:
     def __post_init__(self) -> None:
         for name in ("emb_scale", "out_scale"):
             if getattr(self, name) is None:
-                rows = self.emb_rows
-                setattr(self, name, torch.ones(rows.shape[0], dtype=rows.dtype, device=rows.device))
+                V = self.emb_store.shape[1]
+                setattr(self, name, torch.ones(V, dtype=self.compute_dtype, device=self.emb_store.device))
 
     @classmethod
-    def from_matrices(cls, emb: torch.Tensor, out: torch.Tensor, kind: str = "mup", train_emb: bool = True):
-        """A model starting from explicit matrices (copies are not made: they train in place)."""
-        return cls(emb, out, kind, train_emb)
+    def from_matrices(
+        cls, emb: torch.Tensor, out: torch.Tensor, kind: str = "mup", train_emb: bool = True, *,
+        storage: torch.dtype | None = None, block: int = COLUMN_BLOCK,
+    ) -> CBOWModel:
+        """A model starting from explicit ``V x n`` matrices (copied into blocked storage)."""
+        storage = storage or emb.dtype
+        return cls(to_blocks(emb, block, storage), to_blocks(out, block, storage), emb.shape[1], kind, train_emb)
 
     @property
     def vocab_size(self) -> int:
-        return self.emb_rows.shape[0]
+        return self.emb_store.shape[1]
 
     @property
-    def width(self) -> int:
-        return self.emb_rows.shape[1]
+    def device(self) -> torch.device:
+        return self.emb_store.device
 
-    def embeddings(self) -> torch.Tensor:
-        return self.emb_rows * self.emb_scale[:, None]
+    @property
+    def storage_dtype(self) -> torch.dtype:
+        return self.emb_store.dtype
 
-    def output_vectors(self) -> torch.Tensor:
-        return self.out_rows * self.out_scale[:, None]
+    @property
+    def compute_dtype(self) -> torch.dtype:
+        """float32 for 16-bit storage, else the storage dtype."""
+        dt = self.emb_store.dtype
+        return torch.float32 if dt in (torch.bfloat16, torch.float16) else dt
+
+    def embeddings(self, dtype: torch.dtype | None = None) -> torch.Tensor:
+        """The V x n embedding matrix (in ``dtype``, default the compute dtype)."""
+        return from_blocks(self.emb_store, self.width, self.emb_scale, dtype or self.compute_dtype)
+
+    def output_vectors(self, dtype: torch.dtype | None = None) -> torch.Tensor:
+        return from_blocks(self.out_store, self.width, self.out_scale, dtype or self.compute_dtype)
+
+    def free_outputs(self) -> None:
+        """Drop the output vectors (before evaluation, so peak memory stays two matrices)."""
+        self.out_store = torch.empty(0)
 
     def state(self) -> dict:
         return {
-            "emb_rows": self.emb_rows, "out_rows": self.out_rows, "kind": self.kind, "train_emb": self.train_emb,
-            "emb_scale": self.emb_scale, "out_scale": self.out_scale,
+            "emb_store": self.emb_store, "out_store": self.out_store, "width": self.width, "kind": self.kind,
+            "train_emb": self.train_emb, "emb_scale": self.emb_scale, "out_scale": self.out_scale,
         }
 
     @classmethod
     def from_state(cls, state: dict) -> CBOWModel:
+        state = dict(state)
+        if "emb_rows" in state:  # a checkpoint of the row-major layout (before blocked storage)
+            emb, out = state.pop("emb_rows"), state.pop("out_rows")
+            state.update(emb_store=to_blocks(emb, COLUMN_BLOCK, emb.dtype), out_store=to_blocks(out, COLUMN_BLOCK, out.dtype),
+                         width=emb.shape[1])
         return cls(**state)
+
+
+def to_blocks(mat: torch.Tensor, block: int, dtype: torch.dtype) -> torch.Tensor:
+    """``V x n`` -> ``nb x V x c`` column blocks (c = min(block, n), the last block zero-padded)."""
+    V, n = mat.shape
+    c = max(1, min(block, n))
+    nb = -(-n // c)
+    store = torch.zeros(nb, V, c, dtype=dtype, device=mat.device)
+    for k in range(nb):
+        cols = mat[:, k * c : (k + 1) * c]
+        store[k, :, : cols.shape[1]] = cols
+    return store
+
+
+def from_blocks(store: torch.Tensor, width: int, scale: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """The ``V x width`` matrix ``diag(scale) [blocks side by side]`` in ``dtype``, block by block."""
+    nb, V, c = store.shape
+    out = torch.empty(V, width, dtype=dtype, device=store.device)
+    s = scale.to(dtype)[:, None]
+    for k in range(nb):
+        w = min(c, width - k * c)
+        out[:, k * c : k * c + w] = store[k, :, :w].to(dtype) * s
+    return out
 
 
 def parse_model_spec(spec: str) -> tuple[str, int | None]:
@@ -120,21 +178,35 @@ def build_model(
     seed: int = 0,
     device: torch.device | str = "cpu",
     dtype: torch.dtype = torch.float32,
+    storage: torch.dtype | None = None,
+    block: int = COLUMN_BLOCK,
 ) -> CBOWModel:
-    """Allocate and initialize the model named by ``spec`` (see :func:`parse_model_spec`)."""
+    """Allocate and initialize the model named by ``spec`` (see :func:`parse_model_spec`).
+
+    ``dtype`` is the arithmetic; ``storage`` the stored blocks' dtype (default ``dtype``;
+    ``torch.bfloat16`` with ``dtype`` float32 halves the memory)."""
     kind, width = parse_model_spec(spec)
+    storage = storage or dtype
     gen = torch.Generator().manual_seed(seed)
     V = vocab_size
-    if kind in ("limit", "ntk") and width is None:
-        emb = torch.eye(V, dtype=dtype, device=device)
-        return CBOWModel(emb, torch.zeros(V, V, dtype=dtype, device=device), kind, train_emb=kind == "limit")
+    if kind in ("limit", "ntk") and width is None:  # identity embeddings, written straight into blocks
+        c = max(1, min(block, V))
+        nb = -(-V // c)
+        emb = torch.zeros(nb, V, c, dtype=storage, device=device)
+        rows = torch.arange(V, device=device)
+        emb[rows // c, rows, rows % c] = 1.0
+        out = torch.zeros(nb, V, c, dtype=storage, device=device)
+        model = CBOWModel(emb, out, V, kind, train_emb=kind == "limit")
+        model.emb_scale, model.out_scale = (torch.ones(V, dtype=dtype, device=device) for _ in range(2))
+        return model
     n = int(width)
     emb = _random_embeddings(kind, V, n, gen, dtype)  # drawn first: sp's output vectors follow
     if kind == "sp":
         out = torch.randn(V, n, generator=gen, dtype=dtype) / math.sqrt(n)
     else:  # mup, or ntk with frozen random embeddings of width n
         out = torch.zeros(V, n, dtype=dtype)
-    return CBOWModel(emb.to(device), out.to(device), kind, train_emb=kind != "ntk")
+    return CBOWModel.from_matrices(emb.to(device), out.to(device), kind, train_emb=kind != "ntk",
+                                   storage=storage, block=block)
 
 
 def _random_embeddings(kind: str, V: int, n: int, gen: torch.Generator, dtype: torch.dtype) -> torch.Tensor:
@@ -202,6 +274,51 @@ def _update_rows(
         scale[small] = 1.0
 
 
+# Random 16-bit dither values for stochastic rounding, drawn once per device from a fixed seed; each
+# rounding reads a window of them at an offset drawn from the step's ``rounding_seed``.
+DITHER_POOL = 1 << 23
+_dither_pools: dict[str, torch.Tensor] = {}
+
+
+def _dither(n: int, gen: torch.Generator, device: torch.device) -> torch.Tensor:
+    """``n`` int32 values uniform in [0, 2^16): windows of the pool at uniformly random offsets."""
+    key = str(device)
+    if key not in _dither_pools:
+        g = torch.Generator().manual_seed(0x5EED)
+        _dither_pools[key] = torch.randint(0, 1 << 16, (DITHER_POOL,), generator=g, dtype=torch.int32).to(device)
+    pool = _dither_pools[key]
+    parts = []
+    while n > 0:
+        m = min(n, DITHER_POOL // 2)
+        off = int(torch.randint(0, DITHER_POOL - m + 1, (1,), generator=gen))
+        parts.append(pool[off : off + m])
+        n -= m
+    return parts[0] if len(parts) == 1 else torch.cat(parts)
+
+
+def _stochastic_bf16(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Round float32 ``x`` to bfloat16 stochastically: up (in magnitude) with probability equal to
+    the dropped fraction of the last kept bit, so ``E[round(x)] = x`` and small updates are not lost.
+
+    Adds 16 random bits below the 16 bits bfloat16 keeps, then truncates: a carry into the kept bits
+    happens exactly with the dropped fraction's probability. The random bits are a window of a fixed
+    pool of uniform values at a uniformly random offset (see :func:`_dither`): every element's bits
+    are then uniform over the pool's values, whose empirical law is uniform to ~1/sqrt(2^23), so the
+    rounding's bias is below 1e-3 of a last bit. Integer tensor ops only: the same on CPU and CUDA.
+    """
+    bits = x.contiguous().view(-1).view(torch.int32)
+    bits = bits.add(_dither(bits.numel(), gen, x.device)).bitwise_and_(-65536)
+    return bits.view(torch.float32).view(x.shape).to(torch.bfloat16)
+
+
+def _sorted_groups(keys: torch.Tensor, n_groups: int):
+    """Order grouping ``keys`` (stable) and CSR offsets: (order, offsets of length n_groups + 1)."""
+    order = torch.argsort(keys, stable=True)
+    offsets = torch.zeros(n_groups + 1, dtype=torch.int64, device=keys.device)
+    offsets[1:] = torch.cumsum(torch.bincount(keys, minlength=n_groups), 0)
+    return order, offsets
+
+
 @torch.no_grad()
 def cbow_update(
     model: CBOWModel,
@@ -211,8 +328,150 @@ def cbow_update(
     negatives: torch.Tensor,
     lr: float,
     weight_decay: float = 0.0,
+    *,
+    rounding_seed: int = 0,
 ) -> tuple[float, int]:
     """One SGD step of CBOW with negative sampling for a minibatch of target words.
+
+    ``ctx`` (B x C) holds context word ids, ``ctx_mask`` (B x C, bool) which of them exist,
+    ``targets`` (B,) the centre words, ``negatives`` (B x K) sampled words (a negative equal to its
+    target is skipped, as in word2vec). Every quantity is computed from the parameters before the
+    step; then each touched row decays by ``1 - lr * weight_decay`` per touch and receives its
+    gradient. Returns (summed loss, number of targets with a context).
+
+    The step reads each row it touches once to score and once to update, block of columns by block
+    (the storage is blocked, see :class:`CBOWModel`): pass 1 gathers the unique context and output
+    rows of a block, forms the context means and accumulates the B x (1+K) scores; pass 2 gathers
+    them again, forms the context means and the context gradients from the old values and writes
+    the updated rows back, all while the block's rows are in cache. Repeated rows inside a batch
+    are read once per pass; the cost is O(unique rows x n), never O(V^2). With bfloat16 storage the
+    arithmetic is float32 and each updated stored value is rounded stochastically, with random bits
+    fixed by ``rounding_seed`` (so a resumed run repeats them).
+    """
+    emb_store, out_store = model.emb_store, model.out_store
+    dev, dtype = emb_store.device, model.compute_dtype
+    half = emb_store.dtype in (torch.bfloat16, torch.float16)
+    cw = ctx_mask.sum(1)
+    keep = cw > 0
+    if not bool(keep.all()):
+        ctx, ctx_mask, targets, negatives, cw = ctx[keep], ctx_mask[keep], targets[keep], negatives[keep], cw[keep]
+    B = ctx.shape[0]
+    if B == 0:
+        return 0.0, 0
+    inv_cw = 1.0 / cw.to(dtype)
+    arangeB = torch.arange(B, device=dev)
+
+    # Context occurrences in target order; unique rows and each occurrence's local row.
+    ctx_ids = ctx[ctx_mask]
+    ctx_b = torch.repeat_interleave(arangeB, cw)
+    uc, ctx_loc = torch.unique(ctx_ids, return_inverse=True)
+    ctx_off = torch.zeros(B, dtype=torch.int64, device=dev)
+    ctx_off[1:] = torch.cumsum(cw, 0)[:-1]
+    w_ctx = inv_cw[ctx_b] * model.emb_scale[ctx_ids]  # H_b = sum w * stored emb rows
+
+    # Output occurrences (target first, then negatives; a negative equal to its target dropped),
+    # sorted by (target, local row) for the sampled product's CSR pattern.
+    ids = torch.cat([targets[:, None], negatives], dim=1)
+    K1 = ids.shape[1]
+    is_pos = torch.zeros_like(ids, dtype=torch.bool)
+    is_pos[:, 0] = True
+    used = (ids != targets[:, None]) | is_pos
+    occ_ids, occ_b, occ_pos = ids[used], arangeB[:, None].expand(B, K1)[used], is_pos[used]
+    uo, occ_loc = torch.unique(occ_ids, return_inverse=True)
+    Uo, Uc = len(uo), len(uc)
+    order = torch.argsort(occ_b * Uo + occ_loc)
+    occ_ids, occ_b, occ_pos, occ_loc = occ_ids[order], occ_b[order], occ_pos[order], occ_loc[order]
+    per_b = torch.bincount(occ_b, minlength=B)
+    crow = torch.zeros(B + 1, dtype=torch.int64, device=dev)
+    crow[1:] = torch.cumsum(per_b, 0)
+    occ_scale = model.out_scale[occ_ids]
+
+    # Pass 1: scores. Float32/64 storage is read in place (sparse products read only the rows they
+    # need); 16-bit storage is gathered (the unique rows of one block) and widened to float32.
+    V = emb_store.shape[1]
+    if half:
+        c_idx, o_idx, o_cols = ctx_loc, occ_loc, Uo
+    else:
+        c_idx, o_idx, o_cols = ctx_ids, occ_ids, V
+    sampled = int(per_b.max()) <= o_cols  # torch's sampled product needs nnz per row <= columns
+    if sampled:
+        pattern = _csr(crow, o_idx, torch.zeros(len(o_idx), dtype=dtype, device=dev), (B, o_cols))
+    s = torch.zeros(len(occ_loc), dtype=dtype, device=dev)
+    Hs = []
+    for k in range(emb_store.shape[0]):
+        if half:
+            E_k, O_k = emb_store[k].index_select(0, uc).to(dtype), out_store[k].index_select(0, uo).to(dtype)
+        else:
+            E_k, O_k = emb_store[k], out_store[k]
+        H = _bag(E_k, c_idx, ctx_off, w_ctx)
+        Hs.append(H)
+        if sampled:
+            s += torch.sparse.sampled_addmm(pattern, H, O_k.t(), beta=0.0).values()
+        else:
+            s += (O_k[o_idx] * H[occ_b]).sum(-1)
+    s *= occ_scale
+    label = occ_pos.to(dtype)
+    g = (label - torch.sigmoid(s)) * lr
+    loss = float(-torch.nn.functional.logsigmoid(torch.where(occ_pos, s, -s)).sum(dtype=torch.float64))
+
+    # Decay each touched row once per touch (a scale change), then updates divided by the new scale.
+    decay = 1.0 - lr * weight_decay
+    o_order, o_off = _sorted_groups(occ_loc, Uo)
+    c_order, c_off = _sorted_groups(ctx_loc, Uc)
+    if decay != 1.0:
+        d = torch.tensor(decay, dtype=dtype, device=dev)
+        model.out_scale[uo] *= torch.pow(d, (o_off[1:] - o_off[:-1]).to(dtype))
+        if model.train_emb:
+            model.emb_scale[uc] *= torch.pow(d, (c_off[1:] - c_off[:-1]).to(dtype))
+    w_neu = g * occ_scale  # neu1e_b = sum g * (old) output rows
+    w_out = (g / model.out_scale[occ_ids])[o_order]  # dO_u = sum g H_b / new scale
+    w_emb = (inv_cw[ctx_b] / model.emb_scale[ctx_ids])[c_order]  # dE_u = sum neu1e_b / m / new scale
+    b_of_o, b_of_c = occ_b[o_order], ctx_b[c_order]
+
+    # Pass 2: updates, block by block, from the values before the step (H kept from pass 1).
+    gen = torch.Generator().manual_seed(rounding_seed) if half else None
+    for k in range(emb_store.shape[0]):
+        E_k, O_k, H = emb_store[k], out_store[k], Hs[k]
+        if half:
+            Ou = O_k.index_select(0, uo).to(dtype)
+            neu1e = _bag(Ou, occ_loc, crow[:-1], w_neu)
+            _write_rows(O_k, uo, Ou.add_(_bag(H, b_of_o, o_off[:-1], w_out)), gen)
+            if model.train_emb:
+                Ec = E_k.index_select(0, uc).to(dtype)
+                _write_rows(E_k, uc, Ec.add_(_bag(neu1e, b_of_c, c_off[:-1], w_emb)), gen)
+        else:
+            neu1e = _bag(O_k, occ_ids, crow[:-1], w_neu)
+            O_k.index_add_(0, uo, _bag(H, b_of_o, o_off[:-1], w_out))
+            if model.train_emb:
+                E_k.index_add_(0, uc, _bag(neu1e, b_of_c, c_off[:-1], w_emb))
+    for store, scale, u in ((out_store, model.out_scale, uo), (emb_store, model.emb_scale, uc)):
+        small = u[scale[u] < MIN_SCALE]
+        if len(small):
+            for k in range(store.shape[0]):
+                folded = store[k].index_select(0, small).to(dtype) * scale[small, None]
+                store[k].index_copy_(0, small, folded.to(store.dtype))
+            scale[small] = 1.0
+    return loss, B
+
+
+def _write_rows(store: torch.Tensor, rows: torch.Tensor, new: torch.Tensor, gen: torch.Generator) -> None:
+    """``store[rows] = new`` (rows unique), rounded stochastically to the 16-bit storage."""
+    store.index_copy_(0, rows, _stochastic_bf16(new, gen))
+
+
+@torch.no_grad()
+def cbow_update_unfused(
+    mats: dict,
+    ctx: torch.Tensor,
+    ctx_mask: torch.Tensor,
+    targets: torch.Tensor,
+    negatives: torch.Tensor,
+    lr: float,
+    weight_decay: float = 0.0,
+) -> tuple[float, int]:
+    """The previous step on row-major ``V x n`` matrices (kept as the baseline :func:`cbow_update`
+    is tested and benchmarked against). ``mats`` holds ``emb``, ``out``, ``emb_scale``,
+    ``out_scale`` (updated in place) and ``train_emb``.
 
     ``ctx`` (B x C) holds context word ids, ``ctx_mask`` (B x C, bool) which of them exist,
     ``targets`` (B,) the centre words, ``negatives`` (B x K) sampled words (a negative equal to its
@@ -221,8 +480,8 @@ def cbow_update(
     gradient. Sparse sums (``embedding_bag``) read only the rows a batch touches, so the width-V
     limit costs O(rows touched x V), never O(V^2). Returns (summed loss, number of targets with a context).
     """
-    emb, out = model.emb_rows, model.out_rows
-    emb_scale, out_scale = model.emb_scale, model.out_scale
+    emb, out = mats["emb"], mats["out"]
+    emb_scale, out_scale = mats["emb_scale"], mats["out_scale"]
     dev, dtype = emb.device, emb.dtype
     cw = ctx_mask.sum(1)
     keep = cw > 0
@@ -267,7 +526,7 @@ def cbow_update(
     rows = torch.arange(B, device=dev).repeat_interleave(K1)
     touched = weight.reshape(-1) > 0
     _update_rows(out, out_scale, cols[touched], rows[touched], g_flat[touched], H, decay)
-    if model.train_emb:
+    if mats["train_emb"]:
         _update_rows(emb, emb_scale, ctx_cols, ctx_rows, inv_cw[ctx_rows], neu1e, decay)
     return loss, B
 

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from infwidth.device import torch_threads
-from infwidth.errors import Diverged
+from infwidth.errors import Diverged, UserError
 from infwidth.experiments.word2vec.config import TrainConfig, check_memory, validate
 from infwidth.experiments.word2vec.models import (
     CBOWModel,
@@ -142,6 +142,81 @@ def learning_rate(cfg: TrainConfig, words_done: int, total_words: int) -> float:
     return cfg.lr * max(frac, cfg.min_lr_fraction)
 
 
+def storage_dtype(cfg: TrainConfig) -> torch.dtype:
+    """The stored matrices' dtype: ``cfg.storage`` (bfloat16), else the arithmetic dtype."""
+    return torch.bfloat16 if cfg.storage == "bfloat16" else getattr(torch, cfg.dtype)
+
+
+def check_storage(storage: torch.dtype, device: torch.device) -> None:
+    """Refuse 16-bit storage on a device without bfloat16 support (one line, before anything is written)."""
+    if storage != torch.bfloat16:
+        return
+    ok = True
+    if device.type == "cuda":
+        ok = torch.cuda.is_bf16_supported(including_emulation=False)
+    elif device.type != "cpu":
+        try:
+            (torch.ones(2, dtype=torch.bfloat16, device=device) * 2).sum().item()
+        except (RuntimeError, TypeError):
+            ok = False
+    if not ok:
+        raise UserError(f"device {device} cannot store bfloat16; use `storage='float32'` or another `device`")
+
+
+class RunProgress:
+    """One progress view for a whole run: words done of the run's total (every model's epochs),
+    the current model ("model k/m"), and an ETA for the whole run from the words/s averaged over
+    the last several minutes (an exponential average with a 5-minute time constant), so it does
+    not swing with the machine's load. A tqdm bar on a terminal; off a terminal (output to a file)
+    the bar is off and :meth:`summary` lines are logged per epoch instead of a flood of updates."""
+
+    TAU = 300.0
+
+    def __init__(self, total: int, enabled: bool = True, start: int = 0):
+        from tqdm.auto import tqdm
+
+        self.total, self.n = total, start
+        self._rate, self._t, self._n = None, time.perf_counter(), start
+        self._bar = tqdm(total=total, initial=start, unit="w", unit_scale=True, leave=False, smoothing=0,
+                         mininterval=1.0, disable=None if enabled else True,
+                         bar_format="{desc} {percentage:3.0f}% {n_fmt}/{total_fmt} words [{elapsed}{postfix}]")
+
+    def set_model(self, text: str) -> None:
+        self._bar.set_description_str(text, refresh=False)
+
+    def moveto(self, n: int) -> None:
+        now = time.perf_counter()
+        dt = now - self._t
+        if dt >= 2.0 or self._rate is None and dt >= 0.5:  # update the averaged rate every ~2 s
+            rate = (n - self._n) / dt
+            if rate >= 0:
+                a = 1.0 if self._rate is None else 1.0 - math.exp(-dt / self.TAU)
+                self._rate = rate if self._rate is None else (1 - a) * self._rate + a * rate
+            self._t, self._n = now, n
+        self._bar.update(n - self.n)
+        self.n = n
+
+    def eta_seconds(self) -> float | None:
+        return (self.total - self.n) / self._rate if self._rate else None
+
+    def summary(self) -> str:
+        eta = self.eta_seconds()
+        left = "ETA for the run unknown" if eta is None else f"about {_hms(eta)} left for the run"
+        return f"{self.n:,} of {self.total:,} words ({100 * self.n / max(self.total, 1):.1f}%), {left}"
+
+    def postfix(self, text: str) -> None:
+        eta = self.eta_seconds()
+        self._bar.set_postfix_str(f"{text}, run ETA {'?' if eta is None else _hms(eta)}", refresh=False)
+
+    def close(self) -> None:
+        self._bar.close()
+
+
+def _hms(seconds: float) -> str:
+    s = int(seconds)
+    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
+
+
 def train_model(
     model: CBOWModel,
     data: CorpusData,
@@ -154,16 +229,18 @@ def train_model(
     on_batch: Callable[[], None] | None = None,
     progress: bool = True,
     desc: str = "",
+    bar: Any = None,
+    log=None,
 ) -> dict:
     """Train ``model`` for ``cfg.epochs`` epochs; returns stats (loss, updates, words/s).
 
     ``state`` is a loaded checkpoint to resume from. Checkpoints go to ``ckpt_path`` after every
     epoch, every ``checkpoint_seconds`` and every ``checkpoint_every_batches``. ``on_batch()`` is
     called after each batch, before its checkpoint (e.g. to report to a scheduler, or to stop).
+    ``bar`` is a run-wide progress view (:class:`RunProgress`) to advance instead of a bar of its
+    own; ``log`` gets one line per finished epoch.
     """
-    from tqdm.auto import tqdm
-
-    device = model.emb_rows.device
+    device = model.device
     N = len(data.ids)
     total_words = cfg.epochs * N
     pos_state = {"epoch": 0, "batch": 0, "loss_sum": 0.0, "targets": 0, "seconds": 0.0}
@@ -180,15 +257,17 @@ def train_model(
         pos_state.update(epoch=epoch, batch=batch, seconds=seconds0 + time.perf_counter() - t_start)
         atomic_torch_save({"model": model.state(), **pos_state}, ckpt_path)
 
-    bar = tqdm(total=total_words, unit="w", unit_scale=True, disable=not progress, desc=desc, leave=False)
+    own_bar = bar is None
+    if own_bar:
+        bar = RunProgress(total_words, progress)
+    base = bar.n  # the run's words before this model
     start_epoch = pos_state["epoch"]
     window_loss, window_n = 0.0, 0
     for epoch in range(start_epoch, cfg.epochs):
         kept, kept_pos = epoch_stream(data, cfg.seed, epoch)
         n_batches = (len(kept) + cfg.batch_size - 1) // cfg.batch_size
         first = pos_state["batch"] if epoch == start_epoch else 0
-        bar.n = epoch * N + (int(kept_pos[first * cfg.batch_size]) if first < n_batches else N)
-        bar.refresh()
+        bar.moveto(base + epoch * N + (int(kept_pos[first * cfg.batch_size]) if first < n_batches else N))
         for b in range(first, n_batches):
             lo, hi = b * cfg.batch_size, min(len(kept), (b + 1) * cfg.batch_size)
             words_done = epoch * N + int(kept_pos[lo])
@@ -203,6 +282,7 @@ def train_model(
                 torch.from_numpy(neg).to(device),
                 lr,
                 cfg.weight_decay,
+                rounding_seed=int(rng.integers(0, 2**63)),
             )
             if not math.isfinite(loss):
                 raise Diverged(f"the loss of {desc}", f"epoch {epoch + 1}, batch {b + 1}", "lower the learning rate `lr` and train again")
@@ -212,9 +292,9 @@ def train_model(
             window_n += used
             done_batches += 1
             next_words = epoch * N + (int(kept_pos[hi]) if hi < len(kept) else N)
-            bar.update(next_words - bar.n)
+            bar.moveto(base + next_words)
             if window_n >= 20000 or b == n_batches - 1:
-                bar.set_postfix(loss=f"{window_loss / max(window_n, 1):.3f}", lr=f"{lr:.4f}", refresh=False)
+                bar.postfix(f"{desc} loss {window_loss / max(window_n, 1):.3f} lr {lr:.4f}")
                 window_loss, window_n = 0.0, 0
             if on_batch is not None:
                 try:
@@ -231,7 +311,10 @@ def train_model(
                 t_ckpt = time.perf_counter()
         checkpoint(epoch + 1, 0)
         t_ckpt = time.perf_counter()
-    bar.close()
+        if log is not None:
+            log(f"{desc}: epoch {epoch + 1}/{cfg.epochs} done; {bar.summary()}")
+    if own_bar:
+        bar.close()
     seconds = seconds0 + time.perf_counter() - t_start
     return {
         "loss": pos_state["loss_sum"] / max(pos_state["targets"], 1),
@@ -242,6 +325,16 @@ def train_model(
     }
 
 
+def _percent(acc: float | None) -> str:
+    return "n/a" if acc is None else f"{100 * acc:.2f}%"
+
+
+def _tty() -> bool:
+    import sys
+
+    return sys.stderr.isatty()
+
+
 def model_dir_name(spec: str) -> str:
     return spec.replace(":", "-")
 
@@ -250,12 +343,14 @@ def embedding_movement(emb: torch.Tensor, spec: str, seed: int) -> float:
     """||E_T - E_0||_F / ||E_0||_F: how far the embeddings (the learned features) moved.
     For identity starts it is computed without allocating a second V x V matrix."""
     _, width = parse_model_spec(spec)
-    if width is None:  # E_0 = I: ||E - I||^2 = ||E||^2 - 2 tr(E) + V
+    if width is None:  # E_0 = I: ||E - I||^2 = ||E||^2 - 2 tr(E) + V, summed in row chunks
         V = emb.shape[0]
-        sq = float(emb.double().pow(2).sum() - 2 * emb.diagonal().double().sum() + V)
+        sq = sum(float(emb[i : i + 1024].double().pow(2).sum()) for i in range(0, V, 1024))
+        sq += -2 * float(emb.diagonal().double().sum()) + V
         return max(sq, 0.0) ** 0.5 / V**0.5
-    e0 = initial_embeddings(spec, emb.shape[0], seed=seed, dtype=emb.dtype).to(emb.device)
-    return float(torch.linalg.norm(emb - e0) / torch.linalg.norm(e0))
+    dt = emb.dtype if emb.dtype in (torch.float32, torch.float64) else torch.float32  # bf16: drawn in float32
+    e0 = initial_embeddings(spec, emb.shape[0], seed=seed, dtype=dt).to(emb.device)
+    return float(torch.linalg.norm(emb.to(dt) - e0) / torch.linalg.norm(e0))
 
 
 def evaluate_embeddings(emb: torch.Tensor, words: list[str], questions: Any) -> dict:
@@ -322,21 +417,32 @@ def _run(cfg, out, data_dir, questions, resume, overwrite, memory_limit, device,
         out, resuming = prepare_out_dir(out, config, resume=resume, overwrite=overwrite)
     elif resume:
         prepare_out_dir(out, config, resume=True)
+    if corpus is None:
+        chars = "all" if cfg.max_chars is None else f"the first {cfg.max_chars:,}"
+        log(f"reading the corpus ({chars} characters of {cfg.corpus}, min-count {cfg.min_count}); "
+            "this takes about a minute per 1e8 characters")
     data = corpus if corpus is not None else prepare_data(cfg, data_dir)
     if questions is None:
         questions = questions_source(cfg, data_dir)
     log(f"corpus: {len(data.ids):,} tokens in vocabulary, V = {data.vocab_size:,}")
-    dtype = getattr(torch, cfg.dtype)
-    need = check_memory(cfg.models, data.vocab_size, data.counts, memory_limit, dtype.itemsize)
+    need = check_memory(cfg.models, data.vocab_size, data.counts, memory_limit, cfg.storage_bytes)
+    dev = resolve_device(device)
+    check_storage(storage_dtype(cfg), dev)
     if not (out / RUN_FILE).exists():
         out, resuming = prepare_out_dir(out, config, resume=resume, overwrite=overwrite)
     results: dict[str, dict] = {}
-    for spec in cfg.models:
+    per_model = cfg.epochs * len(data.ids)
+    bar = RunProgress(per_model * len(cfg.models), progress)
+    for k, spec in enumerate(cfg.models):
+        bar.moveto(k * per_model)
+        bar.set_model(f"model {k + 1}/{len(cfg.models)} {spec}")
         results[spec] = train_one_model(
             cfg, spec, data, out / model_dir_name(spec), questions, device=dev, resume=resuming,
             approx_bytes=need[spec], progress=progress, checkpoint_seconds=checkpoint_seconds,
             checkpoint_every_batches=checkpoint_every_batches, on_batch=on_batch, log=log,
+            bar=bar, desc=f"model {k + 1}/{len(cfg.models)} {spec}",
         )
+    bar.close()
     write_run_record(out, config, results={"models": results, "vocab_size": data.vocab_size,
                                            "tokens": len(data.ids)})
     return results
@@ -357,12 +463,15 @@ def train_one_model(
     checkpoint_every_batches: int | None = None,
     on_batch: Callable[[], None] | None = None,
     log=print,
+    bar: Any = None,
+    desc: str | None = None,
 ) -> dict:
     """The unit of work: train and evaluate ONE model ``spec`` of ``cfg`` into ``mdir``; its JSON-ready result.
 
     ``mdir`` gets the checkpoint (resumable with ``resume``), the final vectors and ``result.json``;
     a model already finished there is not retrained on ``resume``. ``cfg`` is a frozen, picklable
-    :class:`TrainConfig`; ``data`` its corpus (:func:`prepare_data`).
+    :class:`TrainConfig`; ``data`` its corpus (:func:`prepare_data`). ``bar``: a run-wide
+    :class:`RunProgress` to advance (``desc`` names the model in it).
     """
     mdir.mkdir(parents=True, exist_ok=True)
     if not resume:
@@ -370,7 +479,7 @@ def train_one_model(
             (mdir / name).unlink(missing_ok=True)  # left by the run --overwrite replaces
     done = _load_result(mdir / RESULT) if resume else None
     if done is not None and (mdir / VECTORS).exists():
-        log(f"{spec}: finished earlier, accuracy {done.get('analogy', {}).get('accuracy', 'n/a')}")
+        log(f"{spec}: finished earlier, analogy accuracy {_percent(done.get('analogy', {}).get('accuracy'))}")
         return done
     state = None
     dtype = getattr(torch, cfg.dtype)
@@ -384,7 +493,8 @@ def train_one_model(
     else:
         size = "" if approx_bytes is None else f", about {approx_bytes / 1e9:.2f} GB"
         log(f"{spec}: width {model_width(spec, data.vocab_size):,}{size}")
-        model = build_model(spec, data.vocab_size, seed=cfg.seed, device=device, dtype=dtype)
+        model = build_model(spec, data.vocab_size, seed=cfg.seed, device=device, dtype=dtype,
+                            storage=storage_dtype(cfg))
     stats = train_model(
         model,
         data,
@@ -395,10 +505,12 @@ def train_one_model(
         checkpoint_every_batches=checkpoint_every_batches,
         on_batch=on_batch,
         progress=progress,
-        desc=spec,
+        desc=desc or spec,
+        bar=bar,
+        log=None if progress and _tty() else log,
     )
-    model.out_rows = torch.empty(0)  # free the output vectors: peak memory stays two matrices
-    emb = model.embeddings()
+    model.free_outputs()  # free the output vectors: peak memory stays two matrices
+    emb = model.embeddings(storage_dtype(cfg))  # 16-bit storage stays 16-bit (evaluation widens it in chunks)
     del model
     stats["embedding_movement"] = embedding_movement(emb, spec, cfg.seed)
     atomic_torch_save({"words": data.words, "emb": emb.cpu(), "spec": spec}, mdir / VECTORS)
@@ -409,5 +521,5 @@ def train_one_model(
     (mdir / CHECKPOINT).unlink(missing_ok=True)
     acc = stats["analogy"].get("accuracy")
     log(f"{spec}: loss {stats['loss']:.4f}, {stats['updates']:,} updates, "
-        f"{stats['words_per_second']:,.0f} words/s, analogy accuracy {acc}")
+        f"{stats['words_per_second']:,.0f} words/s, analogy accuracy {_percent(acc)}")
     return stats
