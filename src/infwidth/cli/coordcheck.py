@@ -144,7 +144,8 @@ def coordcheck(
     figures = plot_coordcheck(cc, out_dir) if plots else []
     result = cc.as_dict() | {"plots": [str(f) for f in figures]}
     atomic_write_json(out_dir / "coordcheck.json", result)
-    summary = {k: result[k] for k in ("passed", "tested", "tolerance_rule", "quantities", "divergences", "plots")}
+    summary = {k: result[k] for k in ("passed", "verdict", "reason", "tested", "inconclusive", "tolerance_rule",
+                                      "quantities", "divergences", "plots")}
     write_run_record(out_dir, config, results=summary)
     if as_json:
         print(json.dumps(jsonable(summary), indent=2))
@@ -158,12 +159,20 @@ def coordcheck(
             typer.echo(f"note: {note}")
         if result["tested"] == 0:
             typer.echo("no quantity could be tested: the classification predicts no exponents for this parametrization")
-        verdict = "PASS" if result["passed"] else "FAIL"
-        typer.echo(f"{verdict}: {result['tested']} quantities tested ({result['tolerance_rule']}); results in {out_dir}")
+        typer.echo(f"{result['verdict'].upper()}: {result['tested']} quantities tested ({result['tolerance_rule']}); "
+                   f"results in {out_dir}")
         for f in figures:
             typer.echo(f"plot: {f}")
+    _exit_for(result)
+
+
+def _exit_for(result: dict) -> None:
+    """Exit 0 on pass, 1 on fail, 3 on inconclusive (no quantity failed, one could not be decided; stderr says why)."""
     if not result["passed"]:
         raise typer.Exit(1)
+    if result.get("verdict") == "inconclusive":
+        typer.echo(f"warning: inconclusive: {result['reason']}", err=True)
+        raise typer.Exit(3)
 
 
 def _model_check(
@@ -230,7 +239,8 @@ def _model_check(
     figures = plot_model_coordcheck(mc, out_dir) if plots else []
     result = mc.as_dict() | {"plots": [str(f) for f in figures]}
     atomic_write_json(out_dir / "coordcheck.json", result)
-    keys = ("passed", "as_predicted", "tested", "tolerance_rule", "growing_modules", "predicted_growing_modules",
+    keys = ("passed", "verdict", "reason", "as_predicted", "tested",
+            "tolerance_rule", "growing_modules", "predicted_growing_modules",
             "quantities", "divergences", "plots")
     summary = {k: result[k] for k in keys}
     write_run_record(out_dir, run_config, results=summary)
@@ -244,9 +254,8 @@ def _model_check(
         if result["growing_modules"]:
             which = "as predicted" if result["as_predicted"] else "NOT all as predicted"
             typer.echo(f"growing with width ({which}): {', '.join(result['growing_modules'])}")
-        verdict = "PASS" if result["passed"] else "FAIL"
-        typer.echo(f"{verdict}: {result['tested']} rows tested, as predicted: {result['as_predicted']}; results in {out_dir}")
+        typer.echo(f"{result['verdict'].upper()}: {result['tested']} rows tested, as predicted: "
+                   f"{result['as_predicted']}; results in {out_dir}")
         for f in figures:
             typer.echo(f"plot: {f}")
-    if not result["passed"]:
-        raise typer.Exit(1)
+    _exit_for(result)
