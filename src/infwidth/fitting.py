@@ -120,8 +120,8 @@ def _best_exponent(n: np.ndarray, logy: np.ndarray, grid: np.ndarray) -> tuple[f
         design = np.stack([np.ones_like(n), 1.0 / n], axis=1) / target[:, None]
         coef, *_ = np.linalg.lstsq(design, np.ones_like(n), rcond=None)
         model = design @ coef
-        if coef[0] <= 0 or np.any(model <= 0):
-            continue
+        if coef[0] <= 0 or np.any(model <= 0) or abs(coef[1]) > coef[0] * n[-1]:
+            continue  # no positive limit, or a correction larger than the leading term at every width
         err = float(np.mean(np.log(model) ** 2))
         if err < best[0]:
             best = (err, float(s), float(coef[0]), float(coef[1]))
@@ -136,6 +136,8 @@ def fit_corrected_exponent(
     Unlike :func:`fit_fluctuation` the exponent is free (searched in ``around +- span``), so the fit
     says what exponent the data extrapolate to once the ``B/n`` term has died out; the spread of
     the per-seed exponents (``values`` of shape ``(widths, seeds)``) says whether the data can tell.
+    Only fits whose correction is at most the leading term at the widest width count (else a
+    pure ``n^{e - 1/2}`` law would pass as "all correction"): where none does, ``exponent`` is NaN.
     Needs three widths (three unknowns).
     """
     n = np.asarray(widths, dtype=float)

@@ -5,11 +5,15 @@ constant rate at depth >= 2, a wrong readout exponent, another parametrization m
 The default suite runs a few cheap points of each direction; the grid is marked slow.
 """
 
+import json
 from fractions import Fraction
 
+import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from infwidth.coordcheck import predicted_sizes, run_coordcheck
+from infwidth.coordcheck import CoordCheck, format_table, predicted_sizes, run_coordcheck
 from infwidth.parametrizations import from_exponents, mup, ntp, sp, up
 
 WIDE = [64, 128, 256, 512, 1024, 2048]
@@ -31,6 +35,67 @@ def check(p, widths, *, measured_as=None, **kw):
 
 def fails(cc):
     return [(r.step, r.quantity, r.fitted, str(r.predicted)) for r in cc.rows() if r.status in ("fail", "diverged")]
+
+
+# ---- the rule on synthetic sizes (exact laws plus seed noise): fast, property-style ---------------
+def synthetic(values_of_n, widths, seeds=3, noise=0.0, batch=8, seed=0):
+    """A one-quantity CoordCheck (step 1, ``dx1`` predicted n^0) whose RMS is ``values_of_n(n)`` x noise."""
+    rng = np.random.default_rng(seed)
+    n = np.asarray(widths, dtype=float)
+    sizes = np.ones((len(widths), seeds, 2, 2))
+    sizes[:, :, 1, 1] = values_of_n(n)[:, None] * np.exp(noise * rng.standard_normal((len(widths), seeds)))
+    return CoordCheck(parametrization=mup(1), widths=list(widths), seeds=list(range(seeds)), steps=1, optimizer="sgd",
+                      lr=0.1, sizes=sizes, names=["x1", "dx1"],
+                      predicted={(0, "x1"): Fraction(0), (1, "x1"): Fraction(0), (1, "dx1"): Fraction(0)},
+                      config={"batch": batch, "d_in": 3072})
+
+
+def dx1(cc):
+    return next(r for r in cc.rows() if r.quantity == "dx1")
+
+
+@settings(max_examples=25, deadline=None)
+@given(slope=st.sampled_from([-0.5, -0.25, 0.25, 0.5]), noise=st.floats(0.0, 0.02), seed=st.integers(0, 10**6))
+def test_a_pure_power_law_with_another_exponent_fails(slope, noise, seed):
+    cc = synthetic(lambda n: n**slope, [64, 128, 256, 512, 1024, 2048], noise=noise, seed=seed)
+    assert dx1(cc).verdict == "fail" and not cc.passed and cc.verdict()[0] == "fail"
+
+
+@settings(max_examples=25, deadline=None)
+@given(b=st.floats(1.0, 40.0), noise=st.floats(0.0, 0.02), seed=st.integers(0, 10**6))
+def test_the_predicted_law_with_a_finite_width_correction_never_fails(b, noise, seed):
+    # RMS^2 = C^2 + B/n with C = 1: muP's Delta f at wide inputs; B up to 40 (crossover n = 40)
+    cc = synthetic(lambda n: np.sqrt(1 + b / n), [16, 32, 64, 128, 256, 512], noise=noise, seed=seed)
+    assert cc.passed and dx1(cc).verdict in ("pass", "inconclusive")
+
+
+def test_a_curve_bending_towards_the_prediction_is_inconclusive_with_the_widths_to_add():
+    # B/C^2 = 500: the narrowest widths decline like n^{-1/2}, the widest flatten, none is past 2 x 500
+    cc = synthetic(lambda n: np.sqrt(1 + 500 / n), [32, 64, 128, 256, 512], noise=0.01)
+    row = dx1(cc)
+    assert row.verdict == "inconclusive" and cc.passed and cc.verdict()[0] == "inconclusive"
+    assert "widths >= 1024" in row.reason and ("bends towards 0" in row.reason or "allows 0 and a wrong" in row.reason)
+    d = cc.as_dict()
+    assert d["verdict"] == "inconclusive" and d["passed"] and d["inconclusive"] == 1
+    q = d["quantities"][-1]
+    assert q["verdict"] == "inconclusive" and q["pass"] and q["curvature"] > 0.1 and q["reason"] == row.reason
+    json.dumps(d, allow_nan=False)
+    assert format_table(cc).splitlines()[-1].startswith("verdict: inconclusive")
+
+
+def test_a_correction_that_dominates_every_width_without_a_bend_fails():
+    # C^2 + B/n with B/C^2 = 3000 over 64..1024 is a straight n^{-1/2} line: indistinguishable from
+    # a wrong exponent e - 1/2 (NTP measured as muP); the verdict says so rather than passing
+    cc = synthetic(lambda n: np.sqrt(1 + 3000 / n), [64, 128, 256, 512, 1024], noise=0.01)
+    row = dx1(cc)
+    assert row.verdict == "fail" and "dominate at every width" in row.reason
+
+
+def test_an_asymptotic_correction_passes():
+    cc = synthetic(lambda n: np.sqrt(1 + 8 / n) * n**-0.2, [16, 32, 64, 128, 256, 512])
+    assert dx1(cc).verdict == "fail"  # slope -0.2 with the same correction: another exponent
+    cc = synthetic(lambda n: np.sqrt(1 + 8 / n), [16, 32, 64, 128, 256, 512])
+    assert dx1(cc).verdict == "pass" and cc.verdict()[0] == "pass"
 
 
 # ---- default suite: one cheap point per direction ----------------------------------------------
