@@ -109,10 +109,14 @@ class CorrectedExponentFit:
     b: float
     crossover: float | None
     per_seed: tuple[float, ...]
+    misfit: float = float("inf")  # RMS log-residual of y over the spread of log n: slope the fit leaves unexplained
 
 
-def _best_exponent(n: np.ndarray, logy: np.ndarray, grid: np.ndarray) -> tuple[float, float, float]:
-    """Grid search of ``s`` (relative least squares on ``y^2``, linear in ``(C^2, B)`` for each ``s``)."""
+def _best_exponent(n: np.ndarray, logy: np.ndarray, grid: np.ndarray) -> tuple[float, float, float, float]:
+    """Grid search of ``s`` (relative least squares on ``y^2``, linear in ``(C^2, B)`` for each ``s``).
+
+    Returns ``(s, C^2, B, mean squared log-residual of y^2)``.
+    """
     best = (float("inf"), float("nan"), float("nan"), float("nan"))
     logn = np.log(n)
     for s in grid:
@@ -125,7 +129,7 @@ def _best_exponent(n: np.ndarray, logy: np.ndarray, grid: np.ndarray) -> tuple[f
         err = float(np.mean(np.log(model) ** 2))
         if err < best[0]:
             best = (err, float(s), float(coef[0]), float(coef[1]))
-    return best[1], best[2], best[3]
+    return best[1], best[2], best[3], best[0]
 
 
 def fit_corrected_exponent(
@@ -147,11 +151,13 @@ def fit_corrected_exponent(
     if n.shape[0] < 3 or logs.shape[0] != n.shape[0]:
         raise ValueError(f"need >= 3 widths and one value row per width, got {n.shape[0]} widths, {logs.shape[0]} rows")
     grid = np.arange(around - span, around + span + step / 2, step)
-    s, c2, b = _best_exponent(n, logs.mean(axis=1), grid)
+    s, c2, b, err = _best_exponent(n, logs.mean(axis=1), grid)
+    spread = float(np.std(np.log(n)))
+    misfit = float(0.5 * np.sqrt(err) / spread) if np.isfinite(err) and spread > 0 else float("inf")
     per_seed = tuple(_best_exponent(n, logs[:, k], grid)[0] for k in range(logs.shape[1])) if logs.shape[1] >= 2 else ()
     finite = [v for v in per_seed if np.isfinite(v)]
     stderr = None
     if len(per_seed) >= 2:
         stderr = float(np.std(finite, ddof=1) / math.sqrt(len(finite))) if len(finite) == len(per_seed) else float("inf")
     crossover = float(abs(b) / c2) if np.isfinite(c2) and c2 > 0 else None
-    return CorrectedExponentFit(s, stderr, c2, b, crossover, per_seed)
+    return CorrectedExponentFit(s, stderr, c2, b, crossover, per_seed, misfit)

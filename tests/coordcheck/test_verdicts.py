@@ -78,7 +78,7 @@ def test_a_curve_bending_towards_the_prediction_is_inconclusive_with_the_widths_
     d = cc.as_dict()
     assert d["verdict"] == "inconclusive" and d["passed"] and d["inconclusive"] == 1
     q = d["quantities"][-1]
-    assert q["verdict"] == "inconclusive" and q["pass"] and q["curvature"] > 0.1 and q["reason"] == row.reason
+    assert q["verdict"] == "inconclusive" and q["pass"] and q["curvature"] > 0.05 and q["reason"] == row.reason
     json.dumps(d, allow_nan=False)
     assert format_table(cc).splitlines()[-1].startswith("verdict: inconclusive")
 
@@ -88,7 +88,7 @@ def test_a_correction_that_dominates_every_width_without_a_bend_fails():
     # a wrong exponent e - 1/2 (NTP measured as muP); the verdict says so rather than passing
     cc = synthetic(lambda n: np.sqrt(1 + 3000 / n), [64, 128, 256, 512, 1024], noise=0.01)
     row = dx1(cc)
-    assert row.verdict == "fail" and "dominate at every width" in row.reason
+    assert row.verdict == "fail" and "no bend towards the prediction" in row.reason
 
 
 def test_an_asymptotic_correction_passes():

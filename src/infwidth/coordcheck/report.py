@@ -206,7 +206,13 @@ class CoordCheck:
         row.curvature = bend
         bends = bend > self.base_tolerance + NOISE_FACTOR * float(np.hypot(low.stderr or 0.0, high.stderr or 0.0))
         add = _next_power_of_two(max(2 * widest, nc / MAX_SHARE if nc is not None else 4 * widest))
-        if bends:
+        if not bends and not consistent and cf.misfit > self.base_tolerance:
+            row.status = INCONCLUSIVE
+            row.reason = (f"no power law (with its correction B/n) describes widths {int(widths[idx[0]])}.."
+                          f"{int(widths[idx[-1]])}: {cf.misfit:.2f} of slope left unexplained (seeds: "
+                          f"{', '.join(f'{v:+.2f}' for v in cf.per_seed)}); they are pre-asymptotic or too noisy for "
+                          f"d_in = {self.config.get('d_in')} / batch {batch}; add seeds or widths >= {add}")
+        elif bends:
             row.status = INCONCLUSIVE
             row.reason = (f"the log-log curve bends towards {row.predicted} (slope {low.slope:+.3f} over widths "
                           f"{int(widths[idx[0]])}..{int(widths[idx[half - 1]])}, {high.slope:+.3f} over "
