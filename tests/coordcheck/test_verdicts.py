@@ -1,6 +1,7 @@
-"""Verdicts a user can trust: no false FAIL on correct parametrizations in settings users try (wide
-inputs, tanh, GELU, Adam, depth 2-4, narrow widths), and still a FAIL for broken ones (SP with a
-constant rate at depth >= 2, a wrong readout exponent, another parametrization measured as muP).
+"""Verdicts a user can trust: never a FAIL for correct parametrizations in settings users try (wide
+inputs, tanh, GELU, Adam, depth 2-4, narrow widths, batch 1-64), never a PASS for broken ones (SP
+with a constant rate at depth >= 2, a wrong readout exponent, UP_{1/4}, UP_{1/2} or NTP measured as
+muP); where the data cannot decide the verdict is "inconclusive".
 
 The default suite runs a few cheap points of each direction; the grid is marked slow.
 """
@@ -118,6 +119,18 @@ def test_sp_constant_rate_depth_two_still_fails():
     assert ("df" in {q for _, q, _, _ in fails(cc)})
 
 
+def test_known_gap_depth_four_narrow_widths_is_never_a_fail():
+    # muP, depth 4, widths 16..256 at batch 32: Delta f drops between n = batch and 4 x batch, then
+    # flattens; formerly a false FAIL, now inconclusive (or pass), never fail
+    cc = check(mup(4), [16, 32, 64, 128, 256])
+    assert cc.passed and cc.verdict()[0] != "fail", fails(cc)
+
+
+def test_up_half_measured_as_mup_at_narrow_widths_fails():
+    cc = check(up("1/2", 2), [16, 32, 64, 128, 256], measured_as=mup(2))
+    assert cc.verdict()[0] == "fail" and not cc.passed
+
+
 def test_corrected_pass_needs_an_asymptotic_widest_width():
     # NTP's changes vanish like n^{-1/2}: measured as muP (predicted n^0) no rule may rescue them
     cc = check(ntp(2), WIDE[:5], steps=1, measured_as=mup(2))
@@ -139,6 +152,10 @@ CORRECT = [
     *[(f"ntp L{L} {phi} d_in 3072", ntp(L), WIDE, dict(d_in=3072, nonlinearity=phi))
       for L in (2, 3) for phi in ("relu", "tanh", "gelu")],
     ("issue case: mup L3 d_in 3072 to 4096", mup(3), WIDE + [4096], dict(d_in=3072, steps=3)),
+    *[(f"mup L{L} narrow batch 32", mup(L), [16, 32, 64, 128, 256], dict()) for L in (2, 3, 4)],
+    ("mup L4 relu d_in 3072", mup(4), WIDE, dict(d_in=3072)),
+    *[(f"mup L{L} batch 1 steps 1", mup(L), [16, 32, 64, 128, 256], dict(batch=1, steps=1)) for L in (3, 4)],
+    ("mup L3 batch 64 steps 3", mup(3), [16, 32, 64, 128, 256], dict(batch=64, steps=3)),
 ]
 BROKEN = [
     *[(f"SP c=0 L{L}", sp(L), WIDE[:5], dict(), None) for L in (2, 3, 4)],
@@ -146,19 +163,21 @@ BROKEN = [
     *[(f"wrong readout L{L}", wrong_readout(L), WIDE[:5], dict(), mup(L)) for L in (2, 3)],
     *[(f"wrong readout L{L} d_in 3072", wrong_readout(L), WIDE, dict(d_in=3072), mup(L)) for L in (2, 3)],
     *[(f"ntp as mup L{L}", ntp(L), WIDE[:5], dict(), mup(L)) for L in (2, 3)],
-    *[(f"up(1/4) as mup L{L} d_in 3072", up("1/4", L), WIDE, dict(d_in=3072), mup(L)) for L in (2, 3)],
+    *[(f"up({s}) as mup L{L} d_in 3072", up(s, L), WIDE, dict(d_in=3072), mup(L)) for L in (2, 3) for s in ("1/4", "1/2")],
+    *[(f"up({s}) as mup L{L} narrow", up(s, L), [16, 32, 64, 128, 256], dict(), mup(L)) for L in (2, 4)
+      for s in ("1/4", "1/2")],
 ]
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("label", "p", "widths", "kw"), CORRECT, ids=[c[0] for c in CORRECT])
-def test_grid_correct_parametrizations_pass(label, p, widths, kw):
+def test_grid_correct_parametrizations_never_fail(label, p, widths, kw):
     cc = check(p, widths, **kw)
-    assert cc.passed, (label, fails(cc))
+    assert cc.passed and cc.verdict()[0] in ("pass", "inconclusive"), (label, fails(cc))
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("label", "p", "widths", "kw", "as_"), BROKEN, ids=[c[0] for c in BROKEN])
-def test_grid_broken_parametrizations_fail(label, p, widths, kw, as_):
+def test_grid_broken_parametrizations_never_pass(label, p, widths, kw, as_):
     cc = check(p, widths, measured_as=as_, **kw)
-    assert not cc.passed, label
+    assert cc.verdict()[0] != "pass", label

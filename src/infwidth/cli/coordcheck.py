@@ -66,7 +66,8 @@ def coordcheck(
     as_json: bool = typer.Option(False, "--json", help="Print the JSON result on stdout."),
 ) -> None:
     """Coordinate check: RMS of h^l, x^l, f and their changes vs width; fitted log-log slopes compared
-    with the classification's exponents (pass/fail per quantity); plots per step. Exit 1 if any fails."""
+    with the classification's exponents (pass, fail or inconclusive per quantity); plots per step.
+    Exit 1 if any fails, 3 if none fails but one is inconclusive (widths pre-asymptotic or too noisy)."""
     import json
 
     import torch
