@@ -74,7 +74,7 @@ def run(ctx: TourContext) -> SectionResult:
             return f"{fitted} ({pred})"
 
         tested = [r for r in rows.values() if r.verdict is not None]
-        passed = sum(r.status == "pass" for r in tested)
+        passed = sum(r.verdict == "pass" for r in tested)
         lines.append(f"| {label} | {cell('dx1')} | {cell(f'dx{DEPTH}')} | {cell('df')} | {passed}/{len(tested)} |")
         numbers[label] = {
             "passed": passed_all[label],
