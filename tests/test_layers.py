@@ -8,6 +8,7 @@ import infwidth
 # lowest first; a module may import from its own layer and the layers below it
 LAYERS = [
     {"errors", "plotting", "device", "datasets", "runs", "nonlinearities", "losses", "fitting"},
+    {"tensor_programs"},  # the engine: programs and their limits; knows nothing about networks
     {"parametrizations", ""},  # "" is the top-level package infwidth/__init__.py (the core's face)
     {"networks"},
     {"coordcheck", "limits"},  # two views side by side: neither imports the other

@@ -67,13 +67,19 @@ def test_mean_field_limit(name):
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_deep_feature_learning_limit_is_linear_only(name):
-    if nl.get(name).name == "identity":
-        mup(2).feature_learning_limit(3, 1, nonlinearity=name)
-        return
-    with pytest.raises(UserError) as err:
-        mup(2).feature_learning_limit(3, 1, nonlinearity=name)
-    assert "identity" in one_line(err)
+def test_deep_feature_learning_limit(name):
+    # deep linear: the exact fast path; every other name: the Tensor-Program engine
+    from infwidth.limits.feature_learning import DeepLinearMupLimit
+    from infwidth.limits.feature_learning.tp_mlp import TensorProgramMupLimit
+
+    lim = mup(2).feature_learning_limit(2, 1, nonlinearity=name)
+    linear = nl.get(name).name == "identity"
+    assert isinstance(lim, DeepLinearMupLimit if linear else TensorProgramMupLimit)
+    if not linear:
+        g = torch.Generator().manual_seed(0)
+        x, y = torch.randn(4, 2, generator=g, dtype=F64), torch.randn(4, 1, generator=g, dtype=F64)
+        run = lim.train(x, y, 0.5, 2, 2, x, particles=256, replicas=4)
+        assert torch.isfinite(run.f).all() and run.method == "mc"
 
 
 @pytest.mark.parametrize("name", NAMES)

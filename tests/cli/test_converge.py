@@ -53,3 +53,21 @@ def test_refuses_a_foreign_out_dir(tmp_path, capsys):
     assert main(base) == 0
     capsys.readouterr()
     assert "already holds a run" in _one_line_error(capsys, base[:-3] + ["--steps", "3", "--out", out])
+
+
+def test_converge_mlp_any_depth_and_nonlinearity(tmp_path, capsys):
+    out = tmp_path / "mlp"
+    code = main(["converge", "--model", "mlp", "--depth", "2", "--nonlinearity", "gelu", "--widths", "32,128,512",
+                 "--seeds", "2", "--steps", "2", "--batch", "4", "--particles", "4096", "--out", str(out), "--json"])
+    assert code == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["config"]["nonlinearity"] == "gelu" and data["config"]["depth"] == 2
+    assert data["limit"]["method"].startswith("Tensor-Program engine") and data["limit"]["particles"] == 4096
+    assert data["f_error"][-1] < data["f_error"][0]
+    assert (out / "convergence.png").stat().st_size > 0
+    bad = str(tmp_path / "bad")
+    assert "unknown nonlinearity" in _one_line_error(capsys, ["converge", "--model", "mlp", "--nonlinearity", "softsign",
+                                                              "--out", bad])
+    assert "particles" in _one_line_error(capsys, ["converge", "--model", "mlp", "--particles", "3", "--out", bad])
+    assert "batch" in _one_line_error(capsys, ["converge", "--model", "mlp", "--batch", "0", "--out", bad])
+    assert not (tmp_path / "bad").exists()

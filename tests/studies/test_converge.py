@@ -4,7 +4,7 @@ import pytest
 
 from infwidth.errors import UserError
 from infwidth.studies.converge import (
-    MODELS,
+    PRESETS,
     ConvergenceConfig,
     fit_slope,
     run_convergence,
@@ -18,7 +18,7 @@ def test_fit_slope_recovers_a_power_law():
 
 
 @pytest.mark.parametrize(
-    "model", [m if m != "linear-deep" else pytest.param(m, marks=pytest.mark.slow) for m in MODELS]
+    "model", [m if m != "linear-deep" else pytest.param(m, marks=pytest.mark.slow) for m in PRESETS]
 )
 def test_fitted_rate_is_minus_one_half(model):
     cfg = ConvergenceConfig(model, widths=tuple(2**p for p in range(5, 13)), seeds=24, steps=6)

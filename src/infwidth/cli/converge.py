@@ -23,10 +23,13 @@ def _parse_lr(text: str) -> float:
 
 @app.command("converge")
 def converge(
-    model: str = typer.Option(..., "--model", help="linear1, relu1, tanh1 or linear-deep."),
+    model: str = typer.Option(..., "--model", help="mlp (any --depth/--nonlinearity; Tensor-Program limit), or a preset: linear1, relu1, tanh1, linear-deep."),
     out: Path = typer.Option(..., "--out", help="Directory for run.json, convergence.json and convergence.png."),
-    depth: int = typer.Option(3, "--depth", help="Hidden layers for linear-deep."),
-    steps: int = typer.Option(10, "--steps", help="SGD steps (batch 4 of 16 training points)."),
+    depth: int = typer.Option(3, "--depth", help="Hidden layers for mlp and linear-deep."),
+    nonlinearity: str = typer.Option("relu", "--nonlinearity", help="For mlp: relu, tanh, gelu, erf, sin, identity, leaky_relu[:ALPHA]."),
+    steps: int = typer.Option(10, "--steps", help="SGD steps (minibatches of 16 training points)."),
+    batch: int = typer.Option(4, "--batch", help="Minibatch size B."),
+    particles: int = typer.Option(2**14, "--particles", help="For mlp: Monte-Carlo particles M of the limit (standard error ~ M^-1/2)."),
     widths: str = typer.Option("2^4..2^14", "--widths", help="Comma list (16,64,256) or doubling range (2^4..2^14)."),
     seeds: int = typer.Option(16, "--seeds", help="Finite networks per width."),
     lr: str = typer.Option("auto", "--lr", help="SGD rate, same for limit and finite nets (auto: 0.5; 0.2 for linear-deep)."),
@@ -50,7 +53,8 @@ def converge(
     )
 
     cfg = ConvergenceConfig(model=model, depth=depth, steps=steps, widths=tuple(parse_widths(widths)), seeds=seeds,
-                            lr=None if lr == "auto" else _parse_lr(lr), seed=seed, device=device).check()
+                            lr=None if lr == "auto" else _parse_lr(lr), seed=seed, device=device, batch=batch,
+                            nonlinearity=nonlinearity, particles=particles).check()
     resolve_device(device)  # before the out dir exists: a bad device leaves nothing behind
     config = {**cfg.__dict__, "widths": list(cfg.widths)}
     out_dir, resuming = prepare_out_dir(out, config, resume=resume, overwrite=overwrite)
@@ -80,7 +84,8 @@ def converge(
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"{model}: finite muP nets vs the muP limit ({cfg.steps} steps, {cfg.seeds} seeds/width)")
+    name = f"mlp L={cfg.depth} {cfg.nonlinearity}" if model == "mlp" else model
+    table = Table(title=f"{name}: finite muP nets vs the muP limit ({cfg.steps} steps, {cfg.seeds} seeds/width)")
     for col in ("width", "|f_n - f_inf| (RMS)", "kernel gap (rel., max over t)"):
         table.add_column(col, justify="right")
     for n, fe, ke in zip(res.widths, res.f_error, res.kernel_error, strict=True):

@@ -125,7 +125,8 @@ def train_module(
 ) -> Trajectory:
     """Plain SGD on ``model`` (it must have ``features``), recording outputs and feature kernels."""
     loss_fn = resolve_loss(loss)
-    opt = torch.optim.SGD(model.parameters(), lr=lr)
+    # a model with its own per-layer SGD (an abc-parametrized net) uses it; plain SGD otherwise
+    opt = model.sgd(lr) if callable(getattr(model, "sgd", None)) else torch.optim.SGD(model.parameters(), lr=lr)
     fs, ks = [], []
 
     def record() -> None:

@@ -5,7 +5,8 @@ returning a JSON-ready dict); :func:`run_convergence` is the loop over it. The l
 trains comes from :data:`LIMIT_MODELS` and is used only through the
 :class:`~infwidth.limits.interface.Limit` interface.
 
-For each model (``linear1``, ``relu1``, ``tanh1``, ``linear-deep``) we train the limit and finite muP
+For each model (``linear1``, ``relu1``, ``tanh1``, ``linear-deep`` presets, or ``mlp``: any depth and
+nonlinearity, its limit from the Tensor-Program engine) we train the limit and finite muP
 nets of several widths (several seeds each) on the same small regression task with the same SGD,
 and measure on held-out inputs the output gap ``|f_n - f_inf|`` (root mean square over seeds, inputs
 and outputs, at the last step) and the feature-kernel gap ``||K_n - K_inf||_F / ||K_inf||_F`` (its
@@ -47,13 +48,23 @@ class ConvergenceConfig:
     batch: int = 4
     seed: int = 0
     device: str = "cpu"  # tiny tensors: the CPU is usually fastest; "auto" picks a GPU when present
+    nonlinearity: str = "relu"  # model "mlp" only
+    particles: int = 2**14  # model "mlp": Monte-Carlo particles of the engine's limit
+    replicas: int = 8
 
     def check(self) -> ConvergenceConfig:
         """The checked config, with ``lr`` resolved (one-line errors otherwise)."""
         if self.model not in LIMIT_MODELS:
             raise UserError(f"unknown model {self.model!r}; choose one of {', '.join(LIMIT_MODELS)}")
-        for name in ("depth", "steps", "seeds", "batch"):
+        for name in ("depth", "steps", "seeds", "batch", "particles", "replicas"):
             check_int(getattr(self, name), name)
+        if self.model == "mlp":
+            from infwidth import nonlinearities
+
+            phi = nonlinearities.canonical(self.nonlinearity)
+            if self.particles < 2 * self.replicas:
+                raise UserError(f"particles={self.particles} is too few for {self.replicas} replicas; "
+                                f"pass particles >= {2 * self.replicas}")
         if not self.widths or any(isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in self.widths):
             raise UserError(f"widths must be integers >= 1, got {list(self.widths)!r}")
         if list(self.widths) != sorted(set(self.widths)):
@@ -67,7 +78,8 @@ class ConvergenceConfig:
             raise UserError(f"lr must be a positive number, got {lr!r}")
         if self.model == "linear-deep" and self.depth < 2:
             raise UserError("linear-deep needs depth >= 2 (depth 1 is the exact linear1 model)")
-        return replace(self, widths=tuple(self.widths), lr=lr)
+        return replace(self, widths=tuple(self.widths), lr=lr,
+                       nonlinearity=phi if self.model == "mlp" else self.nonlinearity)
 
 
 def make_task(model: str, seed: int, dtype: torch.dtype = torch.float64,
@@ -93,6 +105,19 @@ LIMIT_MODELS: dict[str, Callable[[ConvergenceConfig, int, int, Any], Limit]] = {
     "tanh1": lambda cfg, d, do, dev: MeanFieldLimit(d, do, "tanh", device=dev),
     "linear-deep": lambda cfg, d, do, dev: DeepLinearMupLimit(d, do, cfg.depth, device=dev),
 }
+PRESETS = tuple(LIMIT_MODELS)  # limits with a fast path of their own
+
+
+def _mlp_limit(cfg: ConvergenceConfig, d: int, do: int, dev: Any) -> Limit:
+    """Any depth and nonlinearity: the SGD run written as a Tensor Program (the engine's limit)."""
+    from infwidth.limits.feature_learning.tp_mlp import TensorProgramMupLimit
+    from infwidth.parametrizations.abc import mup
+
+    return TensorProgramMupLimit(mup(cfg.depth), d, do, cfg.nonlinearity, device=dev, particles=cfg.particles,
+                                 replicas=cfg.replicas, seed=cfg.seed)
+
+
+LIMIT_MODELS["mlp"] = _mlp_limit
 
 
 MODELS = tuple(LIMIT_MODELS)
@@ -239,6 +264,8 @@ def plot_convergence(results: Sequence[ConvergenceResult], path: str | Path) -> 
     for res in results:
         w = np.asarray(res.widths, float)
         label = res.config["model"] + (f" (L={res.config['depth']})" if res.config["model"] == "linear-deep" else "")
+        if res.config["model"] == "mlp":
+            label = f"mlp L={res.config['depth']} {res.config['nonlinearity']}"
         for ax, err, slope, icpt in ((axes[0], res.f_error, res.f_slope, res.f_intercept),
                                      (axes[1], res.kernel_error, res.kernel_slope, res.kernel_intercept)):
             line = ax.loglog(w, err, "o", label=f"{label}: slope {slope:.2f}")[0]
@@ -253,5 +280,5 @@ def plot_convergence(results: Sequence[ConvergenceResult], path: str | Path) -> 
     return save_figure(fig, path)
 
 
-__all__ = ["LIMIT_MODELS", "MODELS", "ConvergenceConfig", "ConvergencePoint", "ConvergenceResult", "fit_slope",
+__all__ = ["LIMIT_MODELS", "MODELS", "PRESETS", "ConvergenceConfig", "ConvergencePoint", "ConvergenceResult", "fit_slope",
            "make_limit", "make_task", "plot_convergence", "register_model", "run_convergence", "run_point"]

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-SECTIONS = ("classification", "coordcheck", "kernels", "feature_learning", "word2vec", "maml")
+SECTIONS = ("classification", "coordcheck", "kernels", "feature_learning", "tensor_programs", "word2vec", "maml")
 
 
 @dataclass

@@ -12,7 +12,7 @@ def run(ctx: TourContext) -> SectionResult:
     from infwidth.limits.feature_learning.linear import LinearMupLimit
     from infwidth.studies.contrast import plot_contrast, run_contrast
     from infwidth.studies.converge import (
-        MODELS,
+        PRESETS,
         ConvergenceConfig,
         plot_convergence,
         run_convergence,
@@ -21,7 +21,7 @@ def run(ctx: TourContext) -> SectionResult:
     out = ctx.section_dir("feature_learning")
     with torch_threads(1):  # tiny tensors: threads only add contention
         results = []
-        for model in MODELS:
+        for model in PRESETS:
             seeds = 8 if model == "linear-deep" else 16  # the deep finite nets cost most; keep the section < 60 s
             ctx.log(f"converge {model}: widths 2^4..2^14, {seeds} seeds each")
             results.append(run_convergence(ConvergenceConfig(model, seeds=seeds, seed=ctx.seed)))

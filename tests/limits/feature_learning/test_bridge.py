@@ -67,5 +67,13 @@ def test_limits_refuse_the_wrong_regime():
         iw.ntp(1).feature_learning_limit(3, 1, "relu")
     with pytest.raises(UserError, match="not the kernel regime"):
         iw.mup(1).kernel_limit(3)
-    with pytest.raises(UserError, match="pi-limit"):
-        iw.mup(2).feature_learning_limit(3, 1, "relu")
+    with pytest.raises(UserError, match="named nonlinearity"):
+        iw.mup(2).feature_learning_limit(3, 1, torch.tanh)
+
+
+def test_deep_nonlinear_limits_come_from_the_tensor_program_engine():
+    from infwidth.limits.feature_learning.tp_mlp import TensorProgramMupLimit
+
+    lim = iw.mup(2).feature_learning_limit(3, 1, "relu")
+    assert isinstance(lim, TensorProgramMupLimit)
+    assert isinstance(iw.mup(1).feature_learning_limit(3, 1, "tanh", engine="tensor_program"), TensorProgramMupLimit)
