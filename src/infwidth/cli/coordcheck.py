@@ -66,7 +66,8 @@ def coordcheck(
     as_json: bool = typer.Option(False, "--json", help="Print the JSON result on stdout."),
 ) -> None:
     """Coordinate check: RMS of h^l, x^l, f and their changes vs width; fitted log-log slopes compared
-    with the classification's exponents (pass/fail per quantity); plots per step. Exit 1 if any fails."""
+    with the classification's exponents (pass, fail or inconclusive per quantity); plots per step.
+    Exit 1 if any fails, 3 if none fails but one is inconclusive (widths pre-asymptotic or too noisy)."""
     import json
 
     import torch
@@ -147,7 +148,8 @@ def coordcheck(
     figures = plot_coordcheck(cc, out_dir) if plots else []
     result = cc.as_dict() | {"plots": [str(f) for f in figures]}
     atomic_write_json(out_dir / "coordcheck.json", result)
-    summary = {k: result[k] for k in ("passed", "tested", "tolerance_rule", "quantities", "divergences", "plots")}
+    summary = {k: result[k] for k in ("passed", "verdict", "reason", "tested", "inconclusive", "tolerance_rule",
+                                      "quantities", "divergences", "plots")}
     write_run_record(out_dir, config, results=summary)
     if as_json:
         print(json.dumps(jsonable(summary), indent=2))
@@ -161,12 +163,20 @@ def coordcheck(
             typer.echo(f"note: {note}")
         if result["tested"] == 0:
             typer.echo("no quantity could be tested: the classification predicts no exponents for this parametrization")
-        verdict = "PASS" if result["passed"] else "FAIL"
-        typer.echo(f"{verdict}: {result['tested']} quantities tested ({result['tolerance_rule']}); results in {out_dir}")
+        typer.echo(f"{result['verdict'].upper()}: {result['tested']} quantities tested ({result['tolerance_rule']}); "
+                   f"results in {out_dir}")
         for f in figures:
             typer.echo(f"plot: {f}")
+    _exit_for(result)
+
+
+def _exit_for(result: dict) -> None:
+    """Exit 0 on pass, 1 on fail, 3 on inconclusive (no quantity failed, one could not be decided; stderr says why)."""
     if not result["passed"]:
         raise typer.Exit(1)
+    if result.get("verdict") == "inconclusive":
+        typer.echo(f"warning: inconclusive: {result['reason']}", err=True)
+        raise typer.Exit(3)
 
 
 def _model_check(
@@ -233,7 +243,8 @@ def _model_check(
     figures = plot_model_coordcheck(mc, out_dir) if plots else []
     result = mc.as_dict() | {"plots": [str(f) for f in figures]}
     atomic_write_json(out_dir / "coordcheck.json", result)
-    keys = ("passed", "as_predicted", "tested", "tolerance_rule", "growing_modules", "predicted_growing_modules",
+    keys = ("passed", "verdict", "reason", "as_predicted", "tested",
+            "tolerance_rule", "growing_modules", "predicted_growing_modules",
             "quantities", "divergences", "plots")
     summary = {k: result[k] for k in keys}
     write_run_record(out_dir, run_config, results=summary)
@@ -247,9 +258,8 @@ def _model_check(
         if result["growing_modules"]:
             which = "as predicted" if result["as_predicted"] else "NOT all as predicted"
             typer.echo(f"growing with width ({which}): {', '.join(result['growing_modules'])}")
-        verdict = "PASS" if result["passed"] else "FAIL"
-        typer.echo(f"{verdict}: {result['tested']} rows tested, as predicted: {result['as_predicted']}; results in {out_dir}")
+        typer.echo(f"{result['verdict'].upper()}: {result['tested']} rows tested, as predicted: "
+                   f"{result['as_predicted']}; results in {out_dir}")
         for f in figures:
             typer.echo(f"plot: {f}")
-    if not result["passed"]:
-        raise typer.Exit(1)
+    _exit_for(result)
