@@ -23,3 +23,25 @@ def test_torch_threads_restores():
     with torch_threads(1):
         assert torch.get_num_threads() == 1
     assert torch.get_num_threads() == before
+
+
+def test_unavailable_devices_are_refused_before_use():
+    if not torch.cuda.is_available():
+        with pytest.raises(UserError, match="no CUDA GPU"):
+            resolve_device("cuda")
+    with pytest.raises(UserError, match="not available"):
+        resolve_device(f"cuda:{torch.cuda.device_count() + 7}")
+
+
+def test_kernel_threads_default(monkeypatch):
+    import os
+
+    from infwidth import device
+
+    monkeypatch.setattr(os, "getloadavg", lambda: (50.0, 50.0, 50.0))  # a busy machine
+    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
+    assert device.kernel_threads() == os.cpu_count()  # sleeping waiters: every core
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    assert device.kernel_threads() == 1  # spinning waiters on a busy machine: one thread
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+    assert device.kernel_threads() == os.cpu_count()

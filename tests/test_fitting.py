@@ -34,3 +34,19 @@ def test_fluctuation_fit_rejects_another_exponent(other):
     # the correction alone (-1/2), a quarter-step off (which it mimics only partly), a growth
     fl = fit_fluctuation(N, N**other, 0.0)
     assert fl.share > 0.5 or fl.misfit > 0.02
+
+
+def test_corrected_exponent_recovers_the_leading_law_and_refuses_a_pure_correction():
+    import numpy as np
+
+    from infwidth.fitting import fit_corrected_exponent
+
+    n = np.array([32, 64, 128, 256, 512, 1024], dtype=float)
+    fit = fit_corrected_exponent(n, n**-0.25 * np.sqrt(2.0 + 60.0 / n), around=0.0)
+    assert abs(fit.exponent + 0.25) < 0.006 and abs(fit.crossover - 30.0) < 2.0
+    noisy = (n**0.5 * np.sqrt(1 + 20 / n))[:, None] * np.exp(0.01 * np.random.default_rng(0).standard_normal((6, 4)))
+    fit = fit_corrected_exponent(n, noisy, around=0.5)
+    assert abs(fit.exponent - 0.5) < 0.05 and fit.stderr is not None and len(fit.per_seed) == 4
+    # n^{-1/2} is "all correction" for e = 0 (C^2 = 0): refused, so its own exponent is found instead
+    fit = fit_corrected_exponent(n, n**-0.5, around=0.0)
+    assert abs(fit.exponent + 0.5) < 0.006 and fit.misfit < 0.01

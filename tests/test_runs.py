@@ -31,6 +31,7 @@ def test_atomic_torch_save_roundtrip(tmp_path):
 def test_prepare_out_dir_refuses_foreign_run_and_resumes_same(tmp_path):
     out, resuming = prepare_out_dir(tmp_path / "run", {"lr": 0.1})
     assert not resuming and (out / "run.json").exists()
+    (out / "checkpoint.pt").write_bytes(b"work")  # the run has done some work
     with pytest.raises(UserError, match="`resume=True`"):  # the CLI prints it as --resume
         prepare_out_dir(out, {"lr": 0.1})
     with pytest.raises(UserError, match="different config"):

@@ -31,9 +31,32 @@ def resolve_device(device: str | torch.device | None = None, dtype: torch.dtype 
             return torch.device("cpu")
         return dev
     try:
-        return torch.device(device)
+        dev = torch.device(device)
     except (RuntimeError, TypeError):
         raise UserError(f"unknown device {device!r}; use auto, cpu, cuda, cuda:N or mps") from None
+    check_available(dev)
+    return dev
+
+
+def check_available(dev: torch.device) -> None:
+    """A one-line :class:`UserError` unless torch can run on ``dev`` here (before any work is done)."""
+    if dev.type == "cpu":
+        return
+    if dev.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise UserError(f"device {str(dev)!r} is not available: torch sees no CUDA GPU on this machine; "
+                            "use device auto or cpu")
+        if dev.index is not None and dev.index >= count:
+            raise UserError(f"device {str(dev)!r} is not available: this machine has {count} CUDA GPU(s), "
+                            f"cuda:0..cuda:{count - 1}; pick one of those or auto")
+        return
+    if dev.type == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise UserError("device 'mps' is not available on this machine; use device auto or cpu")
+        return
+    raise UserError(f"device {str(dev)!r} is not supported by infwidth; use auto, cpu, cuda, cuda:N or mps")
 
 
 @contextmanager
@@ -50,3 +73,59 @@ def torch_threads(threads: int | None) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(saved)
+
+
+# Default torch CPU threads per kind of work (the CLI's --threads default), chosen from measurements
+# (docs/kernels.md, "Threads"). Kernels: every core. On a busy 2-vCPU machine, OpenMP threads that
+# spin while waiting made two threads 5-11x slower than one, but with sleeping waiters
+# (OMP_WAIT_POLICY=PASSIVE, which the CLI sets before torch loads) two threads beat one in 15 of 18
+# cases (up to 4.2x), and on an idle machine they were 1.5-2x faster. With spinning waiters forced (OMP_WAIT_POLICY=ACTIVE)
+# a busy machine gets one thread. Many-small-op work (coordinate checks, limits, Word2Vec's sparse
+# steps) stays on one thread.
+SMALL_WORK_THREADS = 1
+MAML_THREADS = None  # torch's default: its width-n matmuls are larger
+
+
+def machine_is_busy() -> bool:
+    """True when other work occupies the CPUs: the 1-minute load average is at least half the cores."""
+    import os
+
+    try:
+        load = os.getloadavg()[0]
+    except (OSError, AttributeError):  # pragma: no cover - platforms without a load average
+        return False
+    return load >= 0.5 * (os.cpu_count() or 1)
+
+
+def kernel_threads() -> int:
+    """Threads for kernel work: every core, except one on a busy machine whose OpenMP waiters spin."""
+    import os
+
+    cores = os.cpu_count() or 1
+    spinning = os.environ.get("OMP_WAIT_POLICY", "").upper() != "PASSIVE"
+    return 1 if spinning and machine_is_busy() else cores
+
+
+def memory_bytes(device: torch.device | str | None = None) -> float:
+    """Memory a run can count on: free GPU memory for CUDA, else the machine's RAM (0 if unknown)."""
+    dev = torch.device("cpu") if device is None else torch.device(device)
+    if dev.type == "cuda" and torch.cuda.is_available():
+        free, _ = torch.cuda.mem_get_info(dev)
+        return float(free)
+    import os
+
+    try:
+        return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - platforms without sysconf
+        return 0.0
+
+
+def require_memory(nbytes: float, what: str, advice: str, device: torch.device | str | None = None) -> None:
+    """A one-line :class:`UserError` when ``what`` needs more than the memory of ``device`` (checked up front)."""
+    have = memory_bytes(device)
+    if have and nbytes > have:
+        raise UserError(f"{what} need about {_gb(nbytes)} but this machine has {_gb(have)}; {advice}")
+
+
+def _gb(nbytes: float) -> str:
+    return f"{nbytes / 1e9:,.1f} GB" if nbytes < 1e15 else f"{nbytes:.1e} bytes"

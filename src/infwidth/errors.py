@@ -20,6 +20,9 @@ def require(condition: bool, message: str) -> None:
         raise UserError(message)
 
 
+MAX_DEPTH = 10_000  # hidden layers: deeper requests are refused up front
+
+
 def check_depth(depth: object, what: str = "depth") -> int:
     """The number of hidden layers ``L``: an integer (or integral number) >= 1; one-line error otherwise.
 
@@ -35,6 +38,9 @@ def check_depth(depth: object, what: str = "depth") -> int:
         depth = value
     if depth < 1:
         raise UserError(f"{what} must be >= 1 (number of hidden layers), got {depth}; e.g. {what} 1")
+    if depth > MAX_DEPTH:
+        raise UserError(f"{what} {depth:,} is more than {MAX_DEPTH:,} hidden layers (it would only exhaust memory); "
+                        f"use at most {MAX_DEPTH:,}")
     return depth
 
 
@@ -48,3 +54,11 @@ def check_int(value: object, what: str, minimum: int = 1) -> int:
         kind = {1: "a positive integer", 0: "a non-negative integer"}.get(minimum, f"an integer >= {minimum}")
         raise UserError(f"{what} must be {kind}, got {value!r}")
     return value
+
+
+class Diverged(UserError):
+    """Training produced a non-finite quantity. Reported with the step and the quantity (never as a result)."""
+
+    def __init__(self, quantity: str, step: str, fix: str = "lower the learning rate") -> None:
+        super().__init__(f"training diverged: {quantity} became NaN or inf at {step}; {fix}")
+        self.quantity, self.step = quantity, step

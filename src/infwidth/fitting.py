@@ -93,3 +93,71 @@ def fit_fluctuation(widths: Sequence[float], values: Sequence[float] | np.ndarra
     spread = float(np.std(np.log(n)))
     misfit = float(np.sqrt(np.mean(resid**2)) / spread) if spread > 0 else float("inf")
     return FluctuationFit(misfit, float(abs(b) / (c2 * n[-1])), float(c2), float(b))
+
+
+@dataclass(frozen=True)
+class CorrectedExponentFit:
+    """The exponent ``s`` of ``y_n^2 = n^{2s} (C^2 + B / n)`` fitted freely, with its seed standard error.
+
+    ``crossover`` is ``|B| / C^2``: the width where the finite-width correction equals the leading
+    term (None when the fit has no positive limit ``C^2``). ``per_seed`` holds each seed's ``s``.
+    """
+
+    exponent: float
+    stderr: float | None
+    c2: float
+    b: float
+    crossover: float | None
+    per_seed: tuple[float, ...]
+    misfit: float = float("inf")  # RMS log-residual of y over the spread of log n: slope the fit leaves unexplained
+
+
+def _best_exponent(n: np.ndarray, logy: np.ndarray, grid: np.ndarray) -> tuple[float, float, float, float]:
+    """Grid search of ``s`` (relative least squares on ``y^2``, linear in ``(C^2, B)`` for each ``s``).
+
+    Returns ``(s, C^2, B, mean squared log-residual of y^2)``.
+    """
+    best = (float("inf"), float("nan"), float("nan"), float("nan"))
+    logn = np.log(n)
+    for s in grid:
+        target = np.exp(2 * logy - 2 * s * logn)
+        design = np.stack([np.ones_like(n), 1.0 / n], axis=1) / target[:, None]
+        coef, *_ = np.linalg.lstsq(design, np.ones_like(n), rcond=None)
+        model = design @ coef
+        if coef[0] <= 0 or np.any(model <= 0) or abs(coef[1]) > coef[0] * n[-1]:
+            continue  # no positive limit, or a correction larger than the leading term at every width
+        err = float(np.mean(np.log(model) ** 2))
+        if err < best[0]:
+            best = (err, float(s), float(coef[0]), float(coef[1]))
+    return best[1], best[2], best[3], best[0]
+
+
+def fit_corrected_exponent(
+    widths: Sequence[float], values: Sequence[float] | np.ndarray, around: float, span: float = 1.5, step: float = 0.005
+) -> CorrectedExponentFit:
+    """Fit the exponent of a power law with its leading finite-width correction, ``n^{2s} (C^2 + B/n)``.
+
+    Unlike :func:`fit_fluctuation` the exponent is free (searched in ``around +- span``), so the fit
+    says what exponent the data extrapolate to once the ``B/n`` term has died out; the spread of
+    the per-seed exponents (``values`` of shape ``(widths, seeds)``) says whether the data can tell.
+    Only fits whose correction is at most the leading term at the widest width count (else a
+    pure ``n^{e - 1/2}`` law would pass as "all correction"): where none does, ``exponent`` is NaN.
+    Needs three widths (three unknowns).
+    """
+    n = np.asarray(widths, dtype=float)
+    logs = np.log(np.asarray(values, dtype=float))
+    if logs.ndim == 1:
+        logs = logs[:, None]
+    if n.shape[0] < 3 or logs.shape[0] != n.shape[0]:
+        raise ValueError(f"need >= 3 widths and one value row per width, got {n.shape[0]} widths, {logs.shape[0]} rows")
+    grid = np.arange(around - span, around + span + step / 2, step)
+    s, c2, b, err = _best_exponent(n, logs.mean(axis=1), grid)
+    spread = float(np.std(np.log(n)))
+    misfit = float(0.5 * np.sqrt(err) / spread) if np.isfinite(err) and spread > 0 else float("inf")
+    per_seed = tuple(_best_exponent(n, logs[:, k], grid)[0] for k in range(logs.shape[1])) if logs.shape[1] >= 2 else ()
+    finite = [v for v in per_seed if np.isfinite(v)]
+    stderr = None
+    if len(per_seed) >= 2:
+        stderr = float(np.std(finite, ddof=1) / math.sqrt(len(finite))) if len(finite) == len(per_seed) else float("inf")
+    crossover = float(abs(b) / c2) if np.isfinite(c2) and c2 > 0 else None
+    return CorrectedExponentFit(s, stderr, c2, b, crossover, per_seed, misfit)

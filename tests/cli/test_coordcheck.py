@@ -69,3 +69,27 @@ def test_bad_input_is_one_line_exit_2(tmp_path, capsys, args, needle):
     assert code == 2
     assert err.startswith("infwidth: error:") and "\n" not in err and needle in err
     assert not (tmp_path / "x").exists()
+
+
+def test_inconclusive_exits_3_with_a_warning_and_the_verdict_in_the_json(tmp_path, capsys, monkeypatch):
+    # the data decide nothing here by construction: every tested row's verdict is forced inconclusive
+    from infwidth.coordcheck.report import CoordCheck, SlopeRow
+
+    real_rows = CoordCheck.rows
+
+    def rows(self):
+        out = real_rows(self)
+        for r in out:
+            if r.verdict == "pass":
+                r.status, r.reason = "inconclusive", "forced"
+        return out
+
+    monkeypatch.setattr(CoordCheck, "rows", rows)
+    assert SlopeRow(1, "dx1", 0.0, 0.0, None, None, "inconclusive").passed
+    code = main(["coordcheck", "--preset", "mup", "--depth", "1", *SMALL, "--no-plots", "--out", str(tmp_path / "i"),
+                 "--json"])
+    captured = capsys.readouterr()
+    result = json.loads(captured.out)
+    assert code == 3 and result["passed"] is True and result["verdict"] == "inconclusive"
+    assert result["inconclusive"] == result["tested"] > 0 and "forced" in result["reason"]
+    assert captured.err.strip().splitlines()[-1].startswith("warning: inconclusive:")

@@ -80,7 +80,8 @@ def test_sp_c0_deep_crossover_is_reported_not_hidden():
     cc = run_coordcheck(sp(2), WIDTHS, steps=1, seeds=2, lr=0.1, d_in=16, d_out=10)
     status = {r.quantity: r.status for r in cc.rows() if r.step == 1}
     assert status["dh1"] == status["dh2"] == "pass"
-    assert status["df"] == "fail" and not cc.passed
+    # Delta f ~ n^{3/2} only asymptotically: the data cannot confirm it here, so never a pass
+    assert status["df"] in ("fail", "inconclusive") and cc.verdict()[0] != "pass"
 
 
 def test_nan_detection_names_layer_and_step():

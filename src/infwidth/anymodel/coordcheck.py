@@ -35,7 +35,7 @@ from infwidth.anymodel.gpt import GPTConfig, build_gpt
 from infwidth.anymodel.roles import NORM_TYPES, Roles
 from infwidth.coordcheck.measure import Divergence, measure
 from infwidth.coordcheck.predict import predicted_sizes
-from infwidth.coordcheck.report import BASE_TOLERANCE, CoordCheck
+from infwidth.coordcheck.report import BASE_TOLERANCE, INCONCLUSIVE, PASSING, CoordCheck
 from infwidth.device import torch_threads
 from infwidth.errors import UserError, check_int
 from infwidth.parametrizations.abc import Parametrization, to_fraction
@@ -133,13 +133,15 @@ class ModelCoordCheck:
             module = module[2:] if module.startswith("m.") else module
             tol = self.check.base_tolerance + 3.0 * (r.stderr or 0.0)
             grows = r.fitted is not None and r.fitted > tol
-            matches = r.status in ("pass", "not tested (crossover)", "no prediction", "diverged (predicted growth)")
+            matches = r.status in (*PASSING, INCONCLUSIVE, "not tested (crossover)", "no prediction",
+                                   "diverged (predicted growth)")
             d = r.as_dict() | {
                 "module": module, "kind": self.kinds.get(module), "change": change,
                 "matches_prediction": r.status not in ("fail", "diverged"), "grows": grows,
                 "predicted_growth": r.predicted is not None and r.predicted > 0,
             }
             d["pass"] = bool(matches and r.status != "fail" and not grows and r.status != "diverged")
+            d["verdict"] = "fail" if not d["pass"] else r.verdict
             out.append(d)
         return out
 
@@ -152,13 +154,21 @@ class ModelCoordCheck:
         growing = sorted({r["module"] for r in rows if r["grows"]})
         predicted = sorted({r["module"] for r in rows if r["predicted_growth"]})
         base = self.check.as_dict()
+        passed = all(r["pass"] for r in rows)
+        open_ = [r for r in rows if r["verdict"] == INCONCLUSIVE]
+        verdict = "fail" if not passed else INCONCLUSIVE if open_ else "pass"
+        reason = base["reason"] if verdict == base["verdict"] else (
+            "a module grows with width or misses its prediction" if verdict == "fail" else
+            "every tested row matches its prediction and no module grows")
         return {
             "config": base["config"],
             "parametrization": base["parametrization"],
             "label": self.label,
-            "passed": all(r["pass"] for r in rows),
+            "passed": passed,
+            "verdict": verdict,
+            "reason": reason,
             "as_predicted": all(r["matches_prediction"] for r in rows),
-            "tested": sum(r["status"] in ("pass", "fail") for r in rows),
+            "tested": sum(r["status"] in (*PASSING, "fail", INCONCLUSIVE) for r in rows),
             "tolerance_rule": base["tolerance_rule"] + "; a row grows when its fitted slope exceeds that tolerance",
             "growing_modules": growing,
             "predicted_growing_modules": predicted,

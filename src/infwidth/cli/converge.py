@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from infwidth.cli._options import parse_widths
+from infwidth.cli._options import check_network_memory, parse_widths
 from infwidth.cli.app import app
 from infwidth.errors import UserError
 
@@ -19,6 +19,26 @@ def _parse_lr(text: str) -> float:
     except (ValueError, ZeroDivisionError):
         raise UserError(f"cannot read --lr {text!r}; write e.g. 0.5 or 1/2") from None
     return value
+
+
+def _read_partial(path: Path, steps: int) -> dict[int, tuple[list[float], list[float]]]:
+    """The per-width errors an interrupted run saved; a damaged file is a one-line error."""
+    import math
+
+    from infwidth.runs import read_json
+
+    fix = "delete it to recompute those widths, or pass --overwrite to start afresh"
+    done = {}
+    for key, value in read_json(path, fix).items():
+        try:
+            f_err, k_err = ([float(x) for x in part] for part in value)
+            width = int(key)
+        except (TypeError, ValueError):
+            raise UserError(f"{path} has a damaged entry for width {key!r}; {fix}") from None
+        if len(f_err) != steps + 1 or len(k_err) != steps + 1 or not all(map(math.isfinite, f_err + k_err)):
+            raise UserError(f"{path} has a damaged entry for width {key!r}; {fix}")
+        done[width] = (f_err, k_err)
+    return done
 
 
 @app.command("converge")
@@ -38,6 +58,7 @@ def converge(
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run in OUT."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a different run in OUT."),
     device: str = typer.Option("cpu", "--device", help="torch device: cpu (default; these tensors are tiny), auto, cuda."),
+    threads: int = typer.Option(None, "--threads", help="torch CPU threads (default 1: tiny tensors; 0: torch's default)."),
 ) -> None:
     """Train finite muP nets of many widths and the muP limit on one task; fit the rate |f_n - f_inf| ~ n^slope."""
     import json
@@ -55,20 +76,27 @@ def converge(
     cfg = ConvergenceConfig(model=model, depth=depth, steps=steps, widths=tuple(parse_widths(widths)), seeds=seeds,
                             lr=None if lr == "auto" else _parse_lr(lr), seed=seed, device=device, batch=batch,
                             nonlinearity=nonlinearity, particles=particles).check()
-    resolve_device(device)  # before the out dir exists: a bad device leaves nothing behind
+    from infwidth.cli._options import check_threads
+    from infwidth.device import SMALL_WORK_THREADS
+
+    n_threads = check_threads(threads, SMALL_WORK_THREADS)
+    dev = resolve_device(device)  # before the out dir exists: a bad device leaves nothing behind
+    deep = cfg.model in ("linear-deep", "mlp")
+    check_network_memory(cfg.widths, cfg.depth if deep else 1, d_in=2, d_out=1, batch=16, itemsize=8, copies=4,
+                         advice="use smaller --widths" + (" or a smaller --depth" if deep else ""), device=dev)
     config = {**cfg.__dict__, "widths": list(cfg.widths)}
     out_dir, resuming = prepare_out_dir(out, config, resume=resume, overwrite=overwrite)
     partial_path = out_dir / "partial.json"
     done: dict[int, tuple[list[float], list[float]]] = {}
     if resuming and partial_path.exists():
-        done = {int(k): (v[0], v[1]) for k, v in json.loads(partial_path.read_text()).items()}
+        done = _read_partial(partial_path, cfg.steps)
 
     def on_width(n: int, f: list[float], k: list[float]) -> None:
         done[n] = (f, k)
         atomic_write_json(partial_path, {str(w): list(v) for w, v in done.items()})
 
     seed_everything(seed)
-    with torch_threads(1):  # tiny tensors: threads only add contention
+    with torch_threads(n_threads):  # tiny tensors: more threads only add contention
         with tqdm(total=len(cfg.widths) * cfg.seeds, desc=f"converge {model}", disable=as_json, leave=False) as bar:
             res = run_convergence(cfg, progress=bar.update, done=done, on_width=on_width)
     results = res.as_dict()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from infwidth.cli._options import parse_widths
+from infwidth.cli._options import check_network_memory, parse_widths
 from infwidth.cli.app import app
 from infwidth.errors import UserError, check_int
 
@@ -66,7 +66,8 @@ def coordcheck(
     as_json: bool = typer.Option(False, "--json", help="Print the JSON result on stdout."),
 ) -> None:
     """Coordinate check: RMS of h^l, x^l, f and their changes vs width; fitted log-log slopes compared
-    with the classification's exponents (pass/fail per quantity); plots per step. Exit 1 if any fails."""
+    with the classification's exponents (pass, fail or inconclusive per quantity); plots per step.
+    Exit 1 if any fails, 3 if none fails but one is inconclusive (widths pre-asymptotic or too noisy)."""
     import json
 
     import torch
@@ -134,7 +135,10 @@ def coordcheck(
         nonlinearity=nonlinearity, form=form, dtype=dtype, device=str(dev), seed=seed, base_tolerance=tol,
         fit_from=fit_from, adam_c=None if adam_list is None else tuple(adam_list),
     )
-    out_dir, _ = prepare_out_dir(out, config, overwrite=overwrite)
+    check_network_memory(width_list, p.depth, d_in=d_in, d_out=d_out, batch=batch,
+                         itemsize=8 if dtype == "float64" else 4, copies=5, device=dev,
+                         advice="use smaller --widths, or a smaller --depth, --d-in or --batch")
+    out_dir, _ = prepare_out_dir(out, config, overwrite=overwrite, resumable=False)
     seed_everything(seed)
     from tqdm import tqdm
 
@@ -144,7 +148,8 @@ def coordcheck(
     figures = plot_coordcheck(cc, out_dir) if plots else []
     result = cc.as_dict() | {"plots": [str(f) for f in figures]}
     atomic_write_json(out_dir / "coordcheck.json", result)
-    summary = {k: result[k] for k in ("passed", "tested", "tolerance_rule", "quantities", "divergences", "plots")}
+    summary = {k: result[k] for k in ("passed", "verdict", "reason", "tested", "inconclusive", "tolerance_rule",
+                                      "quantities", "divergences", "plots")}
     write_run_record(out_dir, config, results=summary)
     if as_json:
         print(json.dumps(jsonable(summary), indent=2))
@@ -158,12 +163,20 @@ def coordcheck(
             typer.echo(f"note: {note}")
         if result["tested"] == 0:
             typer.echo("no quantity could be tested: the classification predicts no exponents for this parametrization")
-        verdict = "PASS" if result["passed"] else "FAIL"
-        typer.echo(f"{verdict}: {result['tested']} quantities tested ({result['tolerance_rule']}); results in {out_dir}")
+        typer.echo(f"{result['verdict'].upper()}: {result['tested']} quantities tested ({result['tolerance_rule']}); "
+                   f"results in {out_dir}")
         for f in figures:
             typer.echo(f"plot: {f}")
+    _exit_for(result)
+
+
+def _exit_for(result: dict) -> None:
+    """Exit 0 on pass, 1 on fail, 3 on inconclusive (no quantity failed, one could not be decided; stderr says why)."""
     if not result["passed"]:
         raise typer.Exit(1)
+    if result.get("verdict") == "inconclusive":
+        typer.echo(f"warning: inconclusive: {result['reason']}", err=True)
+        raise typer.Exit(3)
 
 
 def _model_check(
@@ -220,7 +233,7 @@ def _model_check(
     if rates is not None and len(rates) != (3 if roles.has_hidden else 2):
         raise UserError(f"--adam-c has {len(rates)} entries; the GPT needs 3 (input, hidden, output)")
     run_config = {"model": model} | config.as_dict()
-    out_dir, _ = prepare_out_dir(out, run_config, overwrite=overwrite)
+    out_dir, _ = prepare_out_dir(out, run_config, overwrite=overwrite, resumable=False)
     seed_everything(seed)
     from tqdm import tqdm
 
@@ -230,7 +243,8 @@ def _model_check(
     figures = plot_model_coordcheck(mc, out_dir) if plots else []
     result = mc.as_dict() | {"plots": [str(f) for f in figures]}
     atomic_write_json(out_dir / "coordcheck.json", result)
-    keys = ("passed", "as_predicted", "tested", "tolerance_rule", "growing_modules", "predicted_growing_modules",
+    keys = ("passed", "verdict", "reason", "as_predicted", "tested",
+            "tolerance_rule", "growing_modules", "predicted_growing_modules",
             "quantities", "divergences", "plots")
     summary = {k: result[k] for k in keys}
     write_run_record(out_dir, run_config, results=summary)
@@ -244,9 +258,8 @@ def _model_check(
         if result["growing_modules"]:
             which = "as predicted" if result["as_predicted"] else "NOT all as predicted"
             typer.echo(f"growing with width ({which}): {', '.join(result['growing_modules'])}")
-        verdict = "PASS" if result["passed"] else "FAIL"
-        typer.echo(f"{verdict}: {result['tested']} rows tested, as predicted: {result['as_predicted']}; results in {out_dir}")
+        typer.echo(f"{result['verdict'].upper()}: {result['tested']} rows tested, as predicted: "
+                   f"{result['as_predicted']}; results in {out_dir}")
         for f in figures:
             typer.echo(f"plot: {f}")
-    if not result["passed"]:
-        raise typer.Exit(1)
+    _exit_for(result)

@@ -43,19 +43,39 @@ def train_cmd(
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last epoch."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a different run in --out."),
     device: str = typer.Option("auto", "--device", help="torch device: auto, cpu, cuda, ..."),
+    threads: int = typer.Option(None, "--threads", help="torch CPU threads (default: torch's own; 1 on a busy machine)."),
 ) -> None:
     """Meta-train one model, keep the best meta-val checkpoint, report meta-test accuracy (95% CI)."""
+    from infwidth.cli._options import check_threads
+    from infwidth.device import MAML_THREADS, torch_threads
     from infwidth.experiments.maml.config import make_config
     from infwidth.experiments.maml.experiment import train
     from infwidth.experiments.maml.models import parse_width
 
+    n_threads = check_threads(threads, MAML_THREADS)
     w = parse_width(width or "limit") if model == "mup" else width  # make_config refuses a width for a kernel
+    if model == "mup" and w is not None and not simulate:
+        from infwidth.device import require_memory
+
+        # the width-n net (784 -> n -> ways), its meta-gradient, the best and current states: ~6 copies
+        require_memory(6 * 4 * w * (28 * 28 + 1 + (ways or 5)), f"a width-{w:,} MAML net and its states",
+                       "use a smaller --width, or --simulate (exact, cost independent of the width)")
     cfg = make_config(model, w, profile, meta_lr=meta_lr, sigma_u=sigma_u, sigma_v=sigma_v, alpha=alpha,
                       sigma_b=sigma_b, epochs=epochs, batches=batches, val_batches=val_batches,
                       test_batches=test_batches, meta_batch=meta_batch, ways=ways, shots=shots, queries=queries,
                       test_steps=test_steps, seed=seed, dtype=dtype,
                       simulate=simulate or None)
-    res = train(cfg, out, data=data, resume=resume, overwrite=overwrite, device=device)
+    splits = None
+    if data is None:
+        from infwidth.experiments.maml.data import has_data, sample_splits
+
+        if not has_data():
+            splits = sample_splits()
+            typer.echo("no Omniglot data directory (--data or $INFWIDTH_DATA): training on the small sample shipped "
+                       f"with infwidth ({splits['train'].num_classes // 4} + {splits['val'].num_classes // 4} train "
+                       f"characters, {splits['test'].num_classes} test); pass --data DIR for the paper's splits")
+    with torch_threads(n_threads):
+        res = train(cfg, out, data=data, resume=resume, overwrite=overwrite, device=device, splits=splits)
     typer.echo(f"{cfg.label}: meta-test accuracy {100 * res['test_acc']:.2f}% +- {100 * res['test_ci95']:.2f} "
                f"(95% CI, {res['test_tasks']} tasks, {res['test_steps']} inner step(s)); run: {out}")
 
@@ -73,8 +93,15 @@ def eval_cmd(
 ) -> None:
     """Summarize finished runs (mean, 95% CI over tasks and seeds); optionally re-evaluate and plot."""
     from infwidth.experiments.maml.experiment import plot_summary, reevaluate, summarize
+    from infwidth.runs import check_out_file
 
+    if plot is not None:
+        check_out_file(plot, "--plot", (".png",))
     if test_steps is not None or test_batches is not None:
+        from infwidth.experiments.maml.data import has_data
+
+        if data is None and not has_data():
+            typer.echo("no Omniglot data directory (--data or $INFWIDTH_DATA): re-evaluating on the shipped sample")
         for run in runs:
             res = reevaluate(run, steps=test_steps, batches=test_batches, data=data, device=device)
             typer.echo(f"{run}: {100 * res['test_acc']:.2f}% +- {100 * res['test_ci95']:.2f} "

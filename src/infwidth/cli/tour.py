@@ -26,8 +26,15 @@ def tour(
     from rich.markdown import Markdown
 
     from infwidth import tour as tour_mod
-    from infwidth.device import torch_threads
-    from infwidth.runs import atomic_write_bytes, atomic_write_json, seed_everything, versions
+    from infwidth.device import resolve_device, torch_threads
+    from infwidth.runs import (
+        atomic_write_bytes,
+        atomic_write_json,
+        check_out_dir,
+        lock_run_dir,
+        seed_everything,
+        versions,
+    )
 
     if threads < 0:
         raise UserError(f"--threads must be >= 0, got {threads}; use 1 (default) or 0 for torch's default")
@@ -38,8 +45,11 @@ def tour(
         if unknown:
             raise UserError(f"unknown tour section(s) {', '.join(unknown)}; choose from {', '.join(tour_mod.SECTIONS)}")
         names = [s for s in names if s in wanted]
+    resolve_device(device)  # an unavailable device fails before anything is created
+    check_out_dir(out)
     console = Console()
     out.mkdir(parents=True, exist_ok=True)
+    lock_run_dir(out)  # released when the command ends (infwidth.cli.main)
     ctx = tour_mod.TourContext(out=out, seed=seed, device=device, console=console)
     results = []
     for i, name in enumerate(names, 1):

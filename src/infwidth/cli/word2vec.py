@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
@@ -33,10 +32,9 @@ def _int(name: str, text: str, *, allow_none: bool = False) -> int | None:
 def _float(name: str, text: str) -> float | None:
     if text == "":
         return None
-    try:
-        return float(text)
-    except ValueError:
-        raise UserError(f"{name} must be a number (got {text!r})") from None
+    from infwidth.cli._options import parse_float
+
+    return parse_float(text, name)
 
 
 @w2v.command("train")
@@ -112,17 +110,19 @@ def train(
 
 
 def _load_run(run_dir: Path, allow_empty: bool = False) -> tuple[dict, dict[str, Path]]:
-    record = run_dir / "run.json"
-    if not record.is_file():
+    from infwidth.runs import read_run_record
+
+    if not (run_dir / "run.json").is_file():
         raise UserError(f"{run_dir} holds no run (no run.json); pass the --out of 'infwidth word2vec train'")
-    try:
-        info = json.loads(record.read_text())
-    except (OSError, ValueError) as exc:
-        raise UserError(f"{record} is unreadable ({exc}); rerun training") from None
+    info = read_run_record(run_dir, "pass the --out of 'infwidth word2vec train' (or train again with --overwrite)")
     from infwidth.experiments.word2vec.train import VECTORS, model_dir_name
 
+    models = info["config"].get("models")
+    if not (isinstance(models, list) and all(isinstance(m, str) for m in models)):
+        raise UserError(f"{run_dir} is not a word2vec run (its run.json lists no word2vec models); "
+                        "pass the --out of 'infwidth word2vec train'")
     vectors = {}
-    for spec in info["config"]["models"]:
+    for spec in models:
         path = run_dir / model_dir_name(spec) / VECTORS
         if path.is_file():
             vectors[spec] = path
@@ -132,10 +132,16 @@ def _load_run(run_dir: Path, allow_empty: bool = False) -> tuple[dict, dict[str,
 
 
 def _load_vectors(path: Path):
+    from infwidth.runs import load_torch
+
+    state = load_torch(path, f"delete {path.parent} and rerun 'infwidth word2vec train' with --resume to retrain that model",
+                       keys=("words", "emb"))
+    words, emb = state["words"], state["emb"]
     import torch
 
-    state = torch.load(path, map_location="cpu", weights_only=False)
-    return state["words"], state["emb"]
+    if not (isinstance(emb, torch.Tensor) and emb.dim() == 2 and len(words) == emb.shape[0]):
+        raise UserError(f"{path} does not hold a (words, embedding matrix) pair; train that model again")
+    return words, emb
 
 
 @w2v.command("eval")
@@ -229,10 +235,13 @@ def pca(
     data: Path = typer.Option(None, "--data", help="Data directory for the places list (default: the shipped list)."),
 ) -> None:
     """The paper's Figure 1: PCA of US states and their cities, for NTK, a finite width and the limit."""
-    from infwidth.experiments.word2vec.pca import plot_states_cities
+    from infwidth.experiments.word2vec.pca import plot_states_cities, separation_text
     from infwidth.experiments.word2vec.places import load_candidates, states_and_cities
     from infwidth.experiments.word2vec.report import default_panels, panel_name
+    from infwidth.runs import check_out_file
 
+    if out is not None:
+        check_out_file(out, "--out", (".png",))
     info, paths = _load_run(run_dir)
     if models:
         wanted = [m.strip() for m in models.split(",") if m.strip()]
@@ -249,8 +258,7 @@ def pca(
     res = plot_states_cities({panel_name(m): e for m, (_, e) in loaded.items()}, words, pairs, path,
                              title="US states and their cities: 2-D PCA of the embeddings")
     for name, p in res["panels"].items():
-        typer.echo(f"{name}: states/cities separation {100 * p['separation_2d']:.0f}% in the PCA plane, "
-                   f"{100 * p['separation_full']:.0f}% in full space ({len(res['pairs'])} pairs)")
+        typer.echo(f"{name}: {separation_text(p)} ({len(res['pairs'])} pairs)")
     typer.echo(f"figure: {res['path']}")
 
 

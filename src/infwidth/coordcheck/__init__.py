@@ -12,6 +12,7 @@ from infwidth.coordcheck.plot import draw_sizes, plot_coordcheck
 from infwidth.coordcheck.predict import predicted_sizes, prediction_note, quantity_names
 from infwidth.coordcheck.report import (
     BASE_TOLERANCE,
+    INCONCLUSIVE,
     NOISE_FACTOR,
     CoordCheck,
     SlopeRow,
@@ -21,6 +22,7 @@ from infwidth.coordcheck.run import assemble, run_config, run_coordcheck, run_po
 
 __all__ = [
     "BASE_TOLERANCE",
+    "INCONCLUSIVE",
     "NOISE_FACTOR",
     "CoordCheck",
     "CoordCheckConfig",

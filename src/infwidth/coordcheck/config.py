@@ -97,7 +97,7 @@ class CoordCheckConfig:
         if self.fit_from is not None:
             check_int(self.fit_from, "fit_from")
             if sum(w >= self.fit_from for w in widths) < 2:
-                raise UserError(f"fit_from={self.fit_from} leaves fewer than 2 widths to fit; lower it or add wider widths")
+                raise UserError(f"`fit_from={self.fit_from}` leaves fewer than 2 widths to fit; lower it or add wider `widths`")
 
     @property
     def torch_dtype(self) -> torch.dtype:

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from infwidth.errors import UserError, check_int
+from infwidth.errors import Diverged, UserError, check_int
 from infwidth.limits.feature_learning.deep_linear import DeepLinearMupLimit
 from infwidth.limits.feature_learning.linear import LinearMupLimit
 from infwidth.limits.feature_learning.mean_field import MeanFieldLimit
@@ -134,6 +134,13 @@ def make_limit(cfg: ConvergenceConfig, task: tuple[torch.Tensor, ...]) -> Limit:
     return LIMIT_MODELS[cfg.model](cfg, x.shape[1], y.shape[1], x.device)
 
 
+def _check_finite(f: torch.Tensor, what: str) -> None:
+    """Raise :class:`Diverged` naming the first SGD step where ``f`` (steps first) is not finite."""
+    bad = ~torch.isfinite(f.reshape(f.shape[0], -1)).all(dim=1)
+    if bool(bad.any()):
+        raise Diverged(what, f"SGD step {int(bad.nonzero()[0])}", "lower the learning rate `lr`")
+
+
 def fit_slope(widths: Sequence[int], errors: Sequence[float]) -> tuple[float, float]:
     """Least-squares ``log error = slope log width + intercept``."""
     from infwidth.fitting import fit_loglog
@@ -189,6 +196,7 @@ def _reference(cfg: ConvergenceConfig) -> tuple[Limit, tuple, Trajectory, torch.
     x, y, ex = task
     args = (x, y, cfg.lr, cfg.steps, cfg.batch, ex)
     ref = lim.train(*args).cpu()
+    _check_finite(ref.f, "the limit's output")
     return lim, args, ref, torch.linalg.matrix_norm(ref.kernel)  # (T+1,)
 
 
@@ -201,6 +209,7 @@ def run_point(point: ConvergencePoint) -> dict[str, Any]:
     cfg = point.config.check()
     lim, args, ref, knorm = _reference(cfg)
     traj = lim.finite_trajectory(point.width, point.seed, *args).cpu()
+    _check_finite(traj.f, f"the output of the width-{point.width} net (seed {point.seed})")
     f_sq = ((traj.f - ref.f) ** 2).mean(dim=(1, 2))
     k_sq = (torch.linalg.matrix_norm(traj.kernel - ref.kernel) / knorm) ** 2
     return {"width": point.width, "index": point.index, "seed": point.seed, "f_sq": f_sq.tolist(),

@@ -33,7 +33,7 @@ def open_out_dir(out: str | Path, sweep: Sweep, *, overwrite: bool = False) -> P
     if record.exists():
         try:
             same = json.loads(record.read_text()).get("config") == json.loads(json.dumps(config))
-        except (OSError, ValueError):
+        except (OSError, ValueError, AttributeError):  # unreadable, or JSON that is not a run record
             same = False
         if not same and not overwrite:
             raise UserError(f"{out} holds another sweep (or another run); use another `out`, or pass `overwrite=True` "

@@ -73,11 +73,12 @@ def run(ctx: TourContext) -> SectionResult:
             pred = "none" if r.predicted is None else str(r.predicted)
             return f"{fitted} ({pred})"
 
-        tested = [r for r in rows.values() if r.status in ("pass", "pass (finite-width corrected)", "fail")]
-        passed = sum(r.status == "pass" for r in tested)
+        tested = [r for r in rows.values() if r.verdict is not None]
+        passed = sum(r.verdict == "pass" for r in tested)
         lines.append(f"| {label} | {cell('dx1')} | {cell(f'dx{DEPTH}')} | {cell('df')} | {passed}/{len(tested)} |")
         numbers[label] = {
             "passed": passed_all[label],
+            "verdict": cc.verdict()[0],
             "tested": len(tested),
             "passed_count": passed,
             "slopes_last_step": {q: rows[(STEPS, q)].fitted for q in ("dx1", f"dx{DEPTH}", "df")},
@@ -85,7 +86,7 @@ def run(ctx: TourContext) -> SectionResult:
         }
         atomic_write_json(out / f"{SLUGS[label]}.json", cc.as_dict())
     sp0_rows = verdicts["SP, c = 0"]
-    stable_ok = all(passed_all[k] for k in ("muP", "NTP", "SP, lr ~ 1/n (c = 1)"))
+    stable_ok = all(checks[k].verdict()[0] == "pass" for k in ("muP", "NTP", "SP, lr ~ 1/n (c = 1)"))
     lines += [
         "",
         ("Every tested slope of the three stable parametrizations matches its prediction. " if stable_ok else

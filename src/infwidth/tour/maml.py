@@ -11,22 +11,16 @@ from infwidth.tour import SectionResult, TourContext
 TITLE = "MAML on Omniglot: feature learning (muP limit) vs the kernel limits"
 SCHEDULE = {"epochs": 4, "batches": 15, "meta_batch": 16, "val_batches": 2, "test_batches": 20}
 WIDTHS = (8, 128)
-VAL_CHARACTERS = 20
 
 
 def run(ctx: TourContext) -> SectionResult:
     from infwidth.experiments.maml.config import make_config
-    from infwidth.experiments.maml.data import load_sample, with_rotations
+    from infwidth.experiments.maml.data import sample_splits
     from infwidth.experiments.maml.experiment import plot_summary, summarize, train
 
     out = ctx.section_dir("maml")
-    sample = load_sample(rotations=False)
-    n_train = sample["train"].num_classes - VAL_CHARACTERS
-    splits = {
-        "train": with_rotations(sample["train"].subset(range(n_train))),
-        "val": with_rotations(sample["train"].subset(range(n_train, sample["train"].num_classes))),
-        "test": sample["test"],
-    }
+    splits = sample_splits()
+    n_train = splits["train"].num_classes // 4  # rotated copies are extra classes
     runs, lines = [], []
     plan = [("mup", None)] + [("mup", w) for w in WIDTHS] + [("gp-relu", None), ("ntk-relu", None)]
     for model, width in plan:
@@ -50,7 +44,7 @@ def run(ctx: TourContext) -> SectionResult:
     markdown = f"""
 Omniglot 1-shot 5-way, first-order MAML (1 inner SGD step of 0.4, meta-batch {SCHEDULE['meta_batch']}
 summed, clip 0.5) on the shipped sample: {n_train} train characters x 4 rotations for meta-training,
-{VAL_CHARACTERS} x 4 for picking the best epoch, {sample['test'].num_classes} test-split characters for
+{splits['val'].num_classes // 4} x 4 for picking the best epoch, {splits['test'].num_classes} test-split characters for
 {n_tasks} meta-test tasks. Only {SCHEDULE['epochs'] * SCHEDULE['batches']} meta-batches (the paper: 10,000),
 so the numbers are far below the paper's; the ordering is the point. The muP models use the paper's
 per-width presets; finite widths are sampled from the limit at initialization. GP/NTK are a 1-hidden-layer

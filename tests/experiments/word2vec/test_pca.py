@@ -94,6 +94,33 @@ def test_plot_states_cities_writes_panels_and_numbers(tmp_path):
     assert all(0 < v["explained"][1] <= v["explained"][0] <= 1 for v in res["panels"].values())
 
 
+def test_labels_do_not_overlap_and_titles_carry_the_console_numbers(tmp_path):
+    from infwidth.experiments.word2vec.pca import place_labels, separation_text
+    from infwidth.plotting import plt
+
+    vocab, random, learned, cands = _world()
+    pairs = states_and_cities(vocab, cands)
+    res = plot_states_cities({"NTK": random, "limit": learned}, vocab, pairs, tmp_path / "pca.png")
+    assert all(p["label_overlaps"] == 0 for p in res["panels"].values())
+    # the naive placement (every label at the same small offset) does overlap on this picture
+    fig, ax = plt.subplots(figsize=(5.2, 5.0))
+    crowded = np.random.default_rng(0).standard_normal((40, 2)) * 0.05
+    ax.scatter(crowded[:, 0], crowded[:, 1])
+    words = [w for p in pairs for w in p]
+    renderer = fig.canvas.get_renderer()
+    naive = [ax.annotate(w, tuple(xy), xytext=(2, 2), textcoords="offset points", fontsize=6).get_window_extent(renderer)
+             for w, xy in zip(words, crowded, strict=True)]
+    assert any(a.overlaps(b) for i, a in enumerate(naive) for b in naive[i + 1:])
+    for t in list(ax.texts):
+        t.remove()
+    assert place_labels(ax, crowded, words) < len(words) // 4
+    boxes = [t.get_window_extent(renderer) for t in ax.texts]
+    assert len(boxes) == len(words)
+    plt.close(fig)
+    text = separation_text(res["panels"]["limit"])
+    assert text == "states/cities separation 100% in the PCA plane, 100% in full space"
+
+
 def test_plot_bad_inputs(tmp_path):
     vocab, random, _, cands = _world()
     with pytest.raises(UserError, match="pair"):

@@ -46,3 +46,31 @@ def test_bad_input_is_a_one_line_user_error(kwargs: dict, needle: str) -> None:
 def test_a_square_integrable_callable_is_accepted() -> None:
     k = mlp_kernels(X, depth=2, nonlinearity=lambda u: torch.sigmoid(u), quadrature_points=40)
     assert bool(torch.isfinite(k.ntk).all())
+
+
+def test_too_coarse_quadrature_names_an_order_that_works() -> None:
+    """A coarse rule on a smooth function is 'too coarse' (with an order that converges at that layer's
+    variance), not 'not square-integrable'; following the advice layer by layer ends in finite kernels."""
+    import re
+
+    x = torch.randn(4, 3, dtype=torch.float64)
+
+    def fn(u):
+        return torch.cos(3 * u)
+
+    points, seen = 4, []
+    for _ in range(6):
+        try:
+            k = mlp_kernels(x, depth=2, nonlinearity=fn, w_std=2.0, quadrature_points=points)
+            break
+        except UserError as exc:
+            msg = str(exc)
+            assert "too coarse" in msg and "square-integrable" not in msg, msg
+            suggested = int(re.search(r"quadrature_points=(\d+)", msg).group(1))
+            assert suggested > points
+            points = suggested
+            seen.append(points)
+    else:
+        raise AssertionError(f"the suggested orders {seen} never converged")
+    assert seen, "the 4-point rule should have been refused as too coarse"
+    assert torch.isfinite(k.nngp).all() and torch.isfinite(k.ntk).all()

@@ -255,3 +255,27 @@ def load_sample(*, rotations: bool = True) -> dict[str, OmniglotClasses]:
     if rotations:
         out["train"] = with_rotations(out["train"])
     return out
+
+
+SAMPLE_VAL_CHARACTERS = 20
+
+
+def sample_splits() -> dict[str, OmniglotClasses]:
+    """Train/val/test splits from the shipped sample (what the tour and a data-less ``maml train`` use):
+    the sample's train characters minus the last ``SAMPLE_VAL_CHARACTERS`` (with rotations) for
+    meta-training, those for meta-validation, the sample's test characters for meta-testing."""
+    sample = load_sample(rotations=False)
+    n_train = sample["train"].num_classes - SAMPLE_VAL_CHARACTERS
+    return {
+        "train": with_rotations(sample["train"].subset(range(n_train))),
+        "val": with_rotations(sample["train"].subset(range(n_train, sample["train"].num_classes))),
+        "test": sample["test"],
+    }
+
+
+def has_data(root: str | Path | None = None) -> bool:
+    """True when a data directory with the Omniglot files is found (``root``, else ``$INFWIDTH_DATA``)."""
+    try:
+        return (omniglot_dir(root) / CSV_FILE).is_file()
+    except UserError:
+        return False

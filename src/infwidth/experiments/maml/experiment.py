@@ -6,7 +6,6 @@ every epoch) and ``test_accuracies.npy`` (per-task meta-test accuracies, for poo
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -61,12 +60,18 @@ def _needs_training(cfg: MamlConfig) -> bool:
 
 def read_config(run: Path) -> MamlConfig:
     """The config stored in a maml run's ``run.json`` (one-line error if it is not one)."""
+    from infwidth.runs import read_run_record
+
     record = Path(run) / "run.json"
+    fix = "pass the `out` directory of a maml run"
     try:
-        return MamlConfig(**json.loads(record.read_text())["config"])
-    except (ValueError, KeyError, TypeError) as exc:  # bad JSON, another experiment's run, a bad config
-        raise UserError(f"{record} is not the run.json of an 'infwidth maml train' run ({exc}); "
-                        "pass the `out` directory of a maml run") from None
+        config = read_run_record(run, fix)["config"]
+    except UserError as exc:
+        raise UserError(f"{record} is not the run.json of an 'infwidth maml train' run ({exc})") from None
+    try:
+        return MamlConfig(**config)
+    except (ValueError, KeyError, TypeError) as exc:  # another experiment's run, a bad config
+        raise UserError(f"{record} is not the run.json of an 'infwidth maml train' run ({exc}); {fix}") from None
 
 
 def train(
@@ -84,8 +89,10 @@ def train(
     from tqdm import tqdm
 
     from infwidth.device import resolve_device
-    from infwidth.runs import prepare_out_dir, seed_everything, write_run_record
+    from infwidth.runs import check_out_dir, prepare_out_dir, seed_everything, write_run_record
 
+    check_out_dir(out)
+    dev = resolve_device(device)
     splits = dict(splits or {})  # loaded splits are added to a copy, never to the caller's dict
     train_needed = _needs_training(cfg)
     for split in ("train", "val", "test") if train_needed else ("test",):
@@ -96,7 +103,6 @@ def train(
     train_s = sampler(cfg, splits["train"], "train") if train_needed else None
     val_s = sampler(cfg, splits["val"], "val") if train_needed else None
     sampler(cfg, splits["test"], "test")
-    dev = resolve_device(device)
     out, resuming = prepare_out_dir(out, cfg.to_dict(), resume=resume, overwrite=overwrite)
     seed_everything(cfg.seed)
     learner = build_learner(cfg, None if train_s is None else train_s.pool, dev)
@@ -150,6 +156,15 @@ def test(
             "test_steps": steps, "accuracies": res.accuracies}
 
 
+def _split(split: str, data: str | Path | None) -> OmniglotClasses:
+    """``split`` from ``data`` (else ``$INFWIDTH_DATA``); the shipped sample's when neither has Omniglot."""
+    from infwidth.experiments.maml.data import has_data, sample_splits
+
+    if data is None and not has_data():
+        return sample_splits()[split]
+    return load_split(split, data)
+
+
 def reevaluate(
     out: Path, *, steps: int | None = None, batches: int | None = None, data: str | Path | None = None,
     device: str = "auto", show_progress: bool = True,
@@ -170,17 +185,17 @@ def reevaluate(
         ckpt = out / CHECKPOINT
         if not ckpt.is_file():
             raise UserError(f"{out} has no {CHECKPOINT}; finish or resume the training first")
-        state = load_train_state(ckpt)
+        state = load_train_state(ckpt, f"train {out} again with `overwrite=True` (same options)")
         if state.best is None:
             raise UserError(f"{out} has no finished epoch yet; resume the training first")
         if cfg.model != "mup":
-            pool = sampler(cfg, load_split("train", data), "train").pool
+            pool = sampler(cfg, _split("train", data), "train").pool
     learner = build_learner(cfg, pool, resolve_device(device))
     if _needs_training(cfg):
         learner.load_state_dict(state.best)
     steps = cfg.test_steps if steps is None else steps
     batches = cfg.test_batches if batches is None else batches
-    results = test(cfg, learner, load_split("test", data), steps=steps, batches=batches, show_progress=show_progress)
+    results = test(cfg, learner, _split("test", data), steps=steps, batches=batches, show_progress=show_progress)
     np.save(out / f"test_accuracies_steps{steps}.npy", results.pop("accuracies"))
     atomic_write_json(out / f"eval_steps{steps}_batches{batches}.json", {"config": cfg.to_dict(), "results": results})
     return results
@@ -192,6 +207,8 @@ def summarize(runs: Sequence[Path], steps: int | None = None) -> list[dict[str, 
     ``steps`` picks a stored re-evaluation with that many inner steps (``reevaluate``) instead of the
     run's own meta-test.
     """
+    from infwidth.runs import load_npy
+
     groups: dict[str, dict[str, Any]] = {}
     for run in runs:
         record = Path(run) / "run.json"
@@ -202,7 +219,7 @@ def summarize(runs: Sequence[Path], steps: int | None = None) -> list[dict[str, 
         cfg = read_config(run)
         g = groups.setdefault(cfg.label, {"label": cfg.label, "model": cfg.model, "width": cfg.width, "accs": [],
                                           "seeds": []})
-        g["accs"].append(np.load(accs))
+        g["accs"].append(load_npy(accs, f"train {run} again with `overwrite=True`"))
         g["seeds"].append(cfg.seed)
     rows = []
     for g in groups.values():

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
+from infwidth.errors import Diverged, UserError
 from infwidth.experiments.maml.tasks import TaskBatch, TaskSampler
 
 
@@ -177,6 +178,9 @@ def meta_train(
         tr_loss, tr_acc = [], []
         for b in range(batches_per_epoch):
             res = learner.meta_step(train.batch(epoch * batches_per_epoch + b, meta_batch))
+            if not np.isfinite(res.losses).all():
+                raise Diverged("the meta-training loss", f"epoch {epoch + 1}, meta-batch {b + 1}",
+                               "lower the meta learning rate `meta_lr` or the scales")
             tr_loss.append(res.losses.mean())
             tr_acc.append(res.accuracies.mean())
             if progress is not None:
@@ -201,9 +205,15 @@ def meta_train(
     return state
 
 
-def load_train_state(path: Path) -> TrainState:
-    """Read a checkpoint written by :func:`meta_train`."""
-    return TrainState(**torch.load(path, map_location="cpu", weights_only=False))
+def load_train_state(path: Path, fix: str = "delete it to restart the training, or pass `overwrite=True`") -> TrainState:
+    """Read a checkpoint written by :func:`meta_train` (a damaged one is a one-line error ending in ``fix``)."""
+    from infwidth.runs import load_torch
+
+    state = load_torch(path, fix, keys=("epoch", "learner", "best"))
+    try:
+        return TrainState(**state)
+    except TypeError:
+        raise UserError(f"{path} is not a maml training checkpoint (unexpected fields); {fix}") from None
 
 
 def mean_ci95(values: np.ndarray) -> tuple[float, float]:

@@ -68,6 +68,49 @@ def loo_similarity_accuracy(points: np.ndarray, labels: np.ndarray) -> float:
     return score / len(points)
 
 
+def separation_text(panel: Mapping[str, Any]) -> str:
+    """The panel's numbers as both the figure and the console print them."""
+    return (f"states/cities separation {100 * panel['separation_2d']:.0f}% in the PCA plane, "
+            f"{100 * panel['separation_full']:.0f}% in full space")
+
+
+def place_labels(ax: Any, coords: np.ndarray, words: Sequence[str], fontsize: float = 6) -> int:
+    """Label every point without overlaps: each label tries offsets around its point (nearest first,
+    up to ~60 points away, with a leader line when far) and keeps the first whose box overlaps no
+    label placed before it. Returns how many labels could not avoid an overlap (0 when all fit)."""
+    fig = ax.figure
+    ax.set_xlim(*ax.get_xlim())  # freeze the limits so the boxes measured now stay valid
+    ax.set_ylim(*ax.get_ylim())
+    renderer = fig.canvas.get_renderer()
+    directions = [(1, 1), (1, -1), (-1, 1), (-1, -1), (1, 0), (-1, 0), (0, 1), (0, -1)]
+    candidates = [(r * dx, r * dy) for r in (3, 8, 14, 22, 32, 45, 60) for dx, dy in directions]
+    point_boxes = [ax.transData.transform((x, y)) for x, y in coords]
+    placed: list[Any] = []
+    failed = 0
+    order = np.argsort(-np.abs(coords).sum(axis=1))  # outer points first: they have the most room
+    for i in order:
+        best, best_hits = None, None
+        for ox, oy in candidates:
+            far = abs(ox) + abs(oy) > 20
+            ann = ax.annotate(words[i], tuple(coords[i]), xytext=(ox, oy), textcoords="offset points", fontsize=fontsize,
+                              ha="left" if ox >= 0 else "right", va="bottom" if oy >= 0 else "top",
+                              arrowprops={"arrowstyle": "-", "color": "0.6", "lw": 0.4} if far else None)
+            box = ann.get_window_extent(renderer).expanded(1.05, 1.1)
+            hits = sum(box.overlaps(b) for b in placed)
+            hits += sum(box.contains(px, py) for j, (px, py) in enumerate(point_boxes) if j != i)
+            if best_hits is None or hits < best_hits:
+                if best is not None:
+                    best[0].remove()
+                best, best_hits = (ann, box), hits
+                if hits == 0:
+                    break
+            else:
+                ann.remove()
+        placed.append(best[1])
+        failed += int(best_hits > 0)
+    return failed
+
+
 def plot_states_cities(
     embeddings: Mapping[str, Any],
     vocab: Sequence[str] | Any,
@@ -119,10 +162,8 @@ def plot_states_cities(
         ax.scatter(coords[:k, 0], coords[:k, 1], c="tab:blue", marker="o", s=22, label="states", zorder=2)
         ax.scatter(coords[k:, 0], coords[k:, 1], c="tab:orange", marker="^", s=22, label="cities", zorder=2)
         if annotate:
-            for (px, py), word in zip(coords, states + cities, strict=True):
-                ax.annotate(word, (px, py), fontsize=6, xytext=(2, 2), textcoords="offset points")
-        sep = panels[name]["separation_2d"]
-        ax.set_title(f"{name}\nseparation {100 * sep:.0f}% (PCA plane)", fontsize=10)
+            panels[name]["label_overlaps"] = place_labels(ax, coords, states + cities)
+        ax.set_title(f"{name}\n{separation_text(panels[name])}", fontsize=9)
         ax.set_xlabel(f"PC1 ({100 * explained[0]:.0f}% var)")
         ax.set_ylabel(f"PC2 ({100 * explained[1]:.0f}% var)")
         ax.legend(loc="best", fontsize=8)

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from infwidth.device import torch_threads
-from infwidth.errors import UserError
+from infwidth.errors import Diverged, UserError
 from infwidth.experiments.word2vec.config import TrainConfig, check_memory, validate
 from infwidth.experiments.word2vec.models import (
     CBOWModel,
@@ -284,6 +284,8 @@ def train_model(
                 cfg.weight_decay,
                 rounding_seed=int(rng.integers(0, 2**63)),
             )
+            if not math.isfinite(loss):
+                raise Diverged(f"the loss of {desc}", f"epoch {epoch + 1}, batch {b + 1}", "lower the learning rate `lr` and train again")
             pos_state["loss_sum"] += loss
             pos_state["targets"] += used
             window_loss += loss
@@ -405,10 +407,12 @@ def run(
 def _run(cfg, out, data_dir, questions, resume, overwrite, memory_limit, device, progress,
          checkpoint_seconds, checkpoint_every_batches, on_batch, corpus, log) -> dict:
     from infwidth.device import resolve_device
-    from infwidth.runs import RUN_FILE, prepare_out_dir, write_run_record
+    from infwidth.runs import RUN_FILE, check_out_dir, prepare_out_dir, write_run_record
 
     config = cfg.to_dict()
     resuming = False
+    check_out_dir(out)
+    dev = resolve_device(device)  # an unavailable device fails before anything is read or written
     if (out / RUN_FILE).exists():  # refuse a foreign run before the (slow) corpus read
         out, resuming = prepare_out_dir(out, config, resume=resume, overwrite=overwrite)
     elif resume:
@@ -480,7 +484,10 @@ def train_one_model(
     state = None
     dtype = getattr(torch, cfg.dtype)
     if resume and (mdir / CHECKPOINT).exists():
-        state = torch.load(mdir / CHECKPOINT, map_location=device, weights_only=False)
+        from infwidth.runs import load_torch
+
+        state = load_torch(mdir / CHECKPOINT, f"delete it to retrain {spec} from the start, or pass `overwrite=True`",
+                           map_location=device, keys=("model", "epoch", "batch"))
         model = CBOWModel.from_state(state["model"])
         log(f"{spec}: resuming at epoch {state['epoch']}, batch {state['batch']}")
     else:

@@ -242,13 +242,40 @@ class Quadrature(Nonlinearity):
         for a, b, what in ((e, e2, "phi"), (ed, ed2, "phi'")):
             bad = ~torch.isfinite(a) | ~torch.isfinite(b) | ((a - b).abs() > 1e-2 * (1.0 + b.abs()))
             if bool(bad.any()):
-                kk = float(k[bad.nonzero()[0]].item()) if k.dim() else float(k)
-                raise UserError(
-                    f"nonlinearity {self.name!r}: E[{what}(u)^2] for u ~ N(0, {kk:.3g}) is not finite or "
-                    "the quadrature does not converge (not square-integrable under a Gaussian); "
-                    "use a function of at most exponential growth with a square-integrable derivative"
-                )
+                kk = k[bad.nonzero()[0]].reshape(()) if k.dim() else k
+                self._diverging_moment(kk, what)
         return e, ed  # the same rule as pair(), so diagonal and off-diagonal entries agree
+
+    def _diverging_moment(self, k: Tensor, what: str) -> None:
+        """Raise the right one-line error for a moment that the ``self.points`` rule gets wrong at variance ``k``:
+        a finer order that converges (the order is too coarse), or none (not square-integrable)."""
+        fn = 0 if what == "phi" else 1
+        for factor in (2, 4, 8, 16, 32):
+            m = factor * self.points
+            a = self._diag_moments(k, m)[fn]
+            b = self._diag_moments(k, 2 * m)[fn]
+            if bool(torch.isfinite(a) & torch.isfinite(b) & ((a - b).abs() <= 1e-2 * (1.0 + b.abs()))) \
+                    and self._tails_negligible(k, 2 * m, fn):
+                raise UserError(
+                    f"nonlinearity {self.name!r}: the quadrature order ({self.points} points per axis) is too coarse "
+                    f"for E[{what}(u)^2] at u ~ N(0, {float(k):.3g}); {m} points converge: pass "
+                    f"`quadrature_points={m}`"
+                )
+        raise UserError(
+            f"nonlinearity {self.name!r}: E[{what}(u)^2] for u ~ N(0, {float(k):.3g}) is not finite or the "
+            f"quadrature does not converge even with {64 * self.points} points (not square-integrable under a "
+            "Gaussian); use a function of at most exponential growth with a square-integrable derivative"
+        )
+
+    def _tails_negligible(self, k: Tensor, points: int, fn: int) -> bool:
+        """True when the outermost nodes carry a negligible share of the moment: the rule on [-9, 9]
+        then approximates the integral over the whole line (False for e.g. exp(u^2), whose truncated
+        integral converges to a finite but wrong value)."""
+        z, w = self._nodes(k, points)
+        u = k.clamp(min=0).sqrt().unsqueeze(-1) * z
+        terms = ((self.phi(u) if fn == 0 else self.dphi(u)) ** 2) * w
+        total = terms.sum()
+        return bool(torch.isfinite(total) and (terms[..., [0, -1]].sum() <= 1e-8 * (1.0 + total)))
 
     def pair(self, k12: Tensor, k11: Tensor, k22: Tensor, scale: float = 1.0) -> tuple[Tensor, Tensor]:
         # u = sqrt(k11) z_i, v = sqrt(k22) (rho z_i + sqrt(1 - rho^2) z_j), summed over (i, j).
