@@ -159,9 +159,9 @@ def _saved_by(fn: Callable[..., Any], kinds: tuple[str, ...]) -> int:
 def estimate_memory(program: Program, points: int, replicas: int = 1, itemsize: int = 8, graph: bool = False) -> int:
     """Bytes the limit holds for ``points`` points per replica: two buffers per MatMul and the live vectors;
     with ``graph`` (autograd derivatives) also every vector, what autograd saves for each Nonlin (probed
-    per function on sample points) and the gradients of a backward pass (as many again). Matches the
-    peak RSS of short programs; long ones (T >= 3 steps of a B = 16 batch) measured up to 3.4x more on
-    the CPU (transient buffers, allocator fragmentation), see docs/tensor_programs.md."""
+    per function on sample points) and the gradients of a backward pass (as many again). An upper bound
+    on the measured peak RSS (3-4x above it on long programs) once the solver fixes glibc's mmap
+    threshold (:func:`_mmap_large_buffers`); see docs/tensor_programs.md."""
     sizes = _matmul_sizes(program)
     matmuls = sum(sizes.values())
     vectors = _peak_live(program)
