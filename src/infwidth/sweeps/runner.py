@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -67,7 +68,8 @@ def run_sweep(
     ex = executor if isinstance(executor, Executor) else make_executor(executor, workers=workers, address=address, gpus_per_point=gpus_per_point)
     start = time.perf_counter()
     bar = tqdm(total=len(points), initial=len(points) - len(todo), desc=f"sweep {sweep.name or sweep.unit}",
-               unit="pt", disable=not progress, leave=False, smoothing=0.1)
+               unit="pt", disable=not progress, leave=False, smoothing=0.1,
+               mininterval=0.1 if sys.stderr.isatty() else 30.0)  # off a terminal: a line every 30 s, no flood
     failed = 0
     try:
         for key, record in ex.run((p.key, target, p.config) for p in todo):
