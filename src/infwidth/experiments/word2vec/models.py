@@ -320,6 +320,17 @@ def _sorted_groups(keys: torch.Tensor, n_groups: int):
 
 
 @torch.no_grad()
+
+def _nonempty_contexts(
+    ctx: torch.Tensor, ctx_mask: torch.Tensor, targets: torch.Tensor, negatives: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The batch rows whose context has at least one word, and each row's context size."""
+    cw = ctx_mask.sum(1)
+    keep = cw > 0
+    if not bool(keep.all()):
+        return ctx[keep], ctx_mask[keep], targets[keep], negatives[keep], cw[keep]
+    return ctx, ctx_mask, targets, negatives, cw
+
 def cbow_update(
     model: CBOWModel,
     ctx: torch.Tensor,
@@ -351,10 +362,7 @@ def cbow_update(
     emb_store, out_store = model.emb_store, model.out_store
     dev, dtype = emb_store.device, model.compute_dtype
     half = emb_store.dtype in (torch.bfloat16, torch.float16)
-    cw = ctx_mask.sum(1)
-    keep = cw > 0
-    if not bool(keep.all()):
-        ctx, ctx_mask, targets, negatives, cw = ctx[keep], ctx_mask[keep], targets[keep], negatives[keep], cw[keep]
+    ctx, ctx_mask, targets, negatives, cw = _nonempty_contexts(ctx, ctx_mask, targets, negatives)
     B = ctx.shape[0]
     if B == 0:
         return 0.0, 0
@@ -483,10 +491,7 @@ def cbow_update_unfused(
     emb, out = mats["emb"], mats["out"]
     emb_scale, out_scale = mats["emb_scale"], mats["out_scale"]
     dev, dtype = emb.device, emb.dtype
-    cw = ctx_mask.sum(1)
-    keep = cw > 0
-    if not bool(keep.all()):
-        ctx, ctx_mask, targets, negatives, cw = ctx[keep], ctx_mask[keep], targets[keep], negatives[keep], cw[keep]
+    ctx, ctx_mask, targets, negatives, cw = _nonempty_contexts(ctx, ctx_mask, targets, negatives)
     B = ctx.shape[0]
     if B == 0:
         return 0.0, 0
