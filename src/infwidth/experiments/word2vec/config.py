@@ -9,7 +9,6 @@ that does not fit is refused with the vocabulary cap or min-count that would fit
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 
@@ -134,11 +133,10 @@ def model_bytes(spec: str, vocab_size: int, dtype_bytes: int = 4) -> float:
 
 
 def total_ram_bytes() -> float:
-    """Physical memory of this machine (0 when unknown)."""
-    try:
-        return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
-    except (ValueError, OSError, AttributeError):
-        return 0.0
+    """Physical memory of this machine (0 when unknown): :func:`infwidth.device.memory_bytes` on the CPU."""
+    from infwidth.device import memory_bytes
+
+    return memory_bytes("cpu")
 
 
 def parse_bytes(text: str) -> float:
