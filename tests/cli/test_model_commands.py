@@ -45,3 +45,11 @@ def test_model_errors_are_one_line(tmp_path, capsys):
         err = capsys.readouterr().err
         assert msg in err and err.count("\n") == 1, (args, err)
     assert not out.exists()
+
+
+def test_coordcheck_gpt_one_width_is_refused_before_any_run(tmp_path, capsys):
+    out = tmp_path / "one"
+    assert main(["coordcheck", "--model", "gpt", "--preset", "mup", "--widths", "64", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("infwidth: error: need at least 2 widths") and "\n" not in err
+    assert "--widths" in err and not out.exists()

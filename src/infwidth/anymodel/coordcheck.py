@@ -323,6 +323,8 @@ class GPTCoordCheckConfig:
     def __post_init__(self) -> None:
         widths = tuple(int(w) for w in self.widths)
         object.__setattr__(self, "widths", widths)
+        if len(set(widths)) < 2:  # checked here, before any run, as CoordCheckConfig does for the MLP
+            raise UserError(f"need at least 2 widths to fit a slope, got {list(widths)}; pass e.g. `widths=(64, 128, 256)`")
         if self.optimizer not in ("sgd", "adam"):
             raise UserError(f"unknown optimizer {self.optimizer!r}; choose sgd or adam")
         for w in widths:
