@@ -192,7 +192,10 @@ def compare(args: argparse.Namespace) -> None:
               f"{ours['peak_rss_gb']:.2f} |", flush=True)
 
 
-def _step_case(spec: str, vocab: int, storage: str, threads: int, batches: int, unfused: bool) -> dict:
+STEPS = {"kernel": "fused kernel", "torch": "torch blocked", "unfused": "unfused (before)"}
+
+
+def _step_case(spec: str, vocab: int, storage: str, threads: int, batches: int, which: str) -> dict:
     import numpy as np
     import torch
 
@@ -212,7 +215,7 @@ def _step_case(spec: str, vocab: int, storage: str, threads: int, batches: int, 
                                                            np.random.default_rng([0, b])))
              for b in range(batches + 1)]
     itemsize = getattr(torch, storage).itemsize
-    if unfused:  # the previous step on row-major matrices (built directly: never two copies at once)
+    if which == "unfused":  # the previous step on row-major matrices (built directly: never two copies at once)
         if spec == "limit":
             emb, out = torch.eye(vocab), torch.zeros(vocab, vocab)
         else:
@@ -228,7 +231,7 @@ def _step_case(spec: str, vocab: int, storage: str, threads: int, batches: int, 
         model = build_model(spec, vocab, storage=getattr(torch, storage))
 
         def step(batch, seed):
-            return cbow_update(model, *batch, 0.05, 0.001, rounding_seed=seed)
+            return cbow_update(model, *batch, 0.05, 0.001, rounding_seed=seed, kernel=which == "kernel")
     step(cases[0], 0)  # warm-up
     rows = 0
     t_cpu, t_wall = time.process_time(), time.perf_counter()
@@ -239,14 +242,15 @@ def _step_case(spec: str, vocab: int, storage: str, threads: int, batches: int, 
         rows += len(torch.unique(ctx[mask])) + len(torch.unique(torch.cat([tgt[:, None], neg], 1)))
     width = vocab if spec == "limit" else int(spec.split(":")[1])
     row_bytes = rows / batches * width * itemsize  # bytes of the unique rows of one batch
-    # The floor: read and write those bytes once, streaming (in place, contiguous, same dtype).
-    buf = torch.ones(int(row_bytes // itemsize), dtype=getattr(torch, storage))
+    # The floor: read and write those bytes once, streaming (in place, contiguous; float32 whatever
+    # the storage, so that a slow 16-bit multiply cannot make the floor look lower than memory allows).
+    buf = torch.ones(int(row_bytes // 4), dtype=torch.float32)
     buf.mul_(1.0)
     t = time.process_time()
     for _ in range(5):
         buf.mul_(1.0)
     floor = (time.process_time() - t) / 5
-    return {"model": spec, "V": vocab, "storage": storage, "threads": threads, "unfused": unfused,
+    return {"model": spec, "V": vocab, "storage": storage, "threads": threads, "step": which,
             "cpu_s_per_batch": cpu, "wall_s_per_batch": wall, "floor_s": floor,
             "floor_gb_per_s": 2 * row_bytes / floor / 1e9, "unique_rows_per_batch": rows / batches,
             "targets_per_cpu_s": B / cpu, "peak_rss_gb": _peak_rss_gb()}
@@ -262,12 +266,14 @@ def step_speed(args: argparse.Namespace) -> None:
         for spec in args.models:
             for storage in args.storage:
                 for threads in args.threads:
-                    for unfused in ([False, True] if args.unfused and storage != "bfloat16" else [False]):
+                    for which in args.steps:
+                        if which == "unfused" and storage == "bfloat16":
+                            continue  # the unfused step has no 16-bit storage
                         cmd = [sys.executable, __file__, "_step", spec, str(vocab), storage, str(threads),
-                               str(args.batches), str(int(unfused))]
+                               str(args.batches), which]
                         out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
                         r = json.loads(out.strip().splitlines()[-1])
-                        print(f"| {spec} | {vocab:,} | {storage} | {'unfused (before)' if unfused else 'blocked'} | "
+                        print(f"| {spec} | {vocab:,} | {storage} | {STEPS[which]} | "
                               f"{threads} | {r['cpu_s_per_batch']:.3f} | {r['wall_s_per_batch']:.3f} | "
                               f"{r['floor_s']:.3f} ({r['floor_gb_per_s']:.1f}) | "
                               f"{r['floor_s'] / r['cpu_s_per_batch']:.0%} | {r['targets_per_cpu_s']:,.0f} |",
@@ -332,8 +338,8 @@ def main() -> None:
         print(json.dumps(_ours_on_corpus(spec, ids_path, int(batch), float(seconds), int(threads))))
         return
     if len(sys.argv) > 1 and sys.argv[1] == "_step":
-        spec, vocab, storage, threads, batches, unfused = sys.argv[2:8]
-        print(json.dumps(_step_case(spec, int(vocab), storage, int(threads), int(batches), bool(int(unfused)))))
+        spec, vocab, storage, threads, batches, which = sys.argv[2:8]
+        print(json.dumps(_step_case(spec, int(vocab), storage, int(threads), int(batches), which)))
         return
     if len(sys.argv) > 1 and sys.argv[1] == "_case":
         spec, vocab, batch, seconds, threads = sys.argv[2:7]
@@ -370,8 +376,11 @@ def main() -> None:
     st.add_argument("--storage", type=lambda s: s.split(","), default=["float32", "bfloat16"])
     st.add_argument("--threads", type=ints, default=[1, 2])
     st.add_argument("--batches", type=int, default=6)
-    st.add_argument("--unfused", action=argparse.BooleanOptionalAction, default=True)
+    st.add_argument("--steps", type=lambda s: s.split(","), default=["kernel", "torch"],
+                    help=f"which of {','.join(STEPS)} to time (kernel: the fused CPU kernel, the default on CPU)")
     args = p.parse_args()
+    if args.mode == "step" and not set(args.steps) <= set(STEPS):
+        p.error(f"--steps: choose from {','.join(STEPS)}")
     {"speed": speed, "batch": batch_quality, "compare": compare, "step": step_speed}[args.mode](args)
 
 
