@@ -2,7 +2,7 @@
 
     python benchmarks/word2vec.py speed [--vocab 10000,30000] [--width 256] [--seconds 60]
     python benchmarks/word2vec.py batch [--batches 1,16,64,256,1024] [--model mup:64]
-    python benchmarks/word2vec.py compare --binary PATH/TO/word2vec [--vocab 10000] [--seconds 90]
+    python benchmarks/word2vec.py compare --binary PATH/TO/word2vec [--vocab 10000] [--seconds 90] [--threads 1,2]
     python benchmarks/word2vec.py step [--vocab 10000,30000] [--storage float32,bfloat16] [--threads 1,2]
 
 ``step`` times one training step of the limit (and ``--model``) against the memory-bandwidth
@@ -174,9 +174,9 @@ def compare(args: argparse.Namespace) -> None:
     ids_path = os.path.join(tmp, "ids.npz")
     np.savez(ids_path, ids=data.ids, counts=data.counts, keep=data.keep, neg_cdf=data.neg_cdf)
     print(f"# corpus: first {args.chars:,} characters, min-count {min_count}, V = {V:,} (+ </s> in the C code); "
-          f"C threads {args.c_threads}, ours 1 thread, batch {args.batch}, {args.seconds:.0f} s per case")
-    print("| model | word2vec.c words/s | ours words/s | ours / C | our peak RSS GB |")
-    print("|---|---|---|---|---|")
+          f"C threads {args.c_threads}, batch {args.batch}, {args.seconds:.0f} s per case")
+    print("| model | word2vec.c words/s | our threads | ours words/s | ours / C | our peak RSS GB |")
+    print("|---|---|---|---|---|---|")
     base = [args.binary, "-train", text, "-output", os.path.join(tmp, "vec"), "-window", "8", "-negative", "25",
             "-sample", "1e-4", "-threads", str(args.c_threads), "-binary", "1", "-iter", "1", "-wd", "0.001",
             "-alpha", "0.05", "-min-count", str(min_count)]
@@ -186,10 +186,12 @@ def compare(args: argparse.Namespace) -> None:
         if spec not in args.cases:
             continue
         c = _c_words_per_s(base + extra, args.seconds) if args.binary != "none" else float("nan")
-        cmd = [sys.executable, __file__, "_ours", spec, ids_path, str(args.batch), str(args.seconds), "1"]
-        ours = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1])
-        print(f"| {name} | {c:,.0f} | {ours['words_per_s']:,.0f} | {ours['words_per_s'] / c:.2f} | "
-              f"{ours['peak_rss_gb']:.2f} |", flush=True)
+        for threads in args.threads:
+            cmd = [sys.executable, __file__, "_ours", spec, ids_path, str(args.batch), str(args.seconds), str(threads)]
+            out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
+            ours = json.loads(out)
+            print(f"| {name} | {c:,.0f} | {threads} | {ours['words_per_s']:,.0f} | {ours['words_per_s'] / c:.2f} | "
+                  f"{ours['peak_rss_gb']:.2f} |", flush=True)
 
 
 STEPS = {"kernel": "fused kernel", "torch": "torch blocked", "unfused": "unfused (before)"}
@@ -369,6 +371,7 @@ def main() -> None:
     c.add_argument("--batch", type=int, default=256)
     c.add_argument("--seconds", type=float, default=90.0)
     c.add_argument("--c-threads", type=int, default=2)
+    c.add_argument("--threads", type=ints, default=[1], help="our thread counts, each beside the same C run")
     c.add_argument("--cases", default="mup:256,limit", help="which of mup:256,limit to run")
     st = sub.add_parser("step")
     st.add_argument("--vocab", type=ints, default=[10000, 30000])

@@ -382,6 +382,8 @@ def kernel_available(model: CBOWModel) -> bool:
     """Whether the fused CPU kernels (numba) can run ``model``'s step: CPU, contiguous storage."""
     if model.device.type != "cpu" or not (model.emb_store.is_contiguous() and model.out_store.is_contiguous()):
         return False
+    if model.emb_store.dtype == torch.float16:  # the kernels widen 16-bit values as bfloat16 bits
+        return False
     try:
         from infwidth.experiments.word2vec import cpu_kernel  # noqa: F401
     except ImportError:  # numba missing: the torch step
@@ -421,11 +423,14 @@ def cbow_update(
 
     ``kernel``: run the two passes as fused CPU kernels (:mod:`.cpu_kernel`, each touched row read
     and written once per pass; the same arithmetic, up to the order of float sums); ``None`` (the
-    default) uses them whenever :func:`kernel_available`, ``False`` forces the torch passes (the
-    reference, and the path on CUDA).
+    default) uses them where they were measured faster (docs/word2vec.md section 6b): on the CPU
+    for 16-bit storage and for models wider than one column block (the limit); ``False`` forces the
+    torch passes (the reference, and the path on CUDA); ``True`` forces the kernels.
     """
     if kernel is None:
-        kernel = kernel_available(model)
+        several_blocks = model.emb_store.shape[0] > 1
+        half_storage = model.emb_store.dtype in (torch.bfloat16, torch.float16)
+        kernel = (half_storage or several_blocks) and kernel_available(model)
     elif kernel and not kernel_available(model):
         raise UserError(f"the fused CPU step needs numba and a model on the CPU (it is on {model.device}); "
                         "use `kernel=None` or `kernel=False`")
