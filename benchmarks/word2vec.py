@@ -197,7 +197,7 @@ def compare(args: argparse.Namespace) -> None:
 STEPS = {"kernel": "fused kernel", "torch": "torch blocked", "unfused": "unfused (before)"}
 
 
-def _step_case(spec: str, vocab: int, storage: str, threads: int, batches: int, which: str) -> dict:
+def _step_case(spec: str, vocab: int, storage: str, threads: int, batches: int, which: str, B: int = 256) -> dict:
     import numpy as np
     import torch
 
@@ -206,7 +206,6 @@ def _step_case(spec: str, vocab: int, storage: str, threads: int, batches: int, 
     from infwidth.experiments.word2vec.train import corpus_from_ids, epoch_stream, make_batch
 
     torch.set_num_threads(threads)
-    B = 256
     rng = np.random.default_rng(0)
     zipf = 1.0 / np.arange(1, vocab + 1)
     tokens = rng.choice(vocab, size=max(2_000_000, 40 * vocab), p=zipf / zipf.sum())
@@ -246,12 +245,15 @@ def _step_case(spec: str, vocab: int, storage: str, threads: int, batches: int, 
     row_bytes = rows / batches * width * itemsize  # bytes of the unique rows of one batch
     # The floor: read and write those bytes once, streaming (in place, contiguous; float32 whatever
     # the storage, so that a slow 16-bit multiply cannot make the floor look lower than memory allows).
-    buf = torch.ones(int(row_bytes // 4), dtype=torch.float32)
+    # At most 512 MB are streamed and the time scaled to the full size (linear far beyond the
+    # caches), so the paper-scale limit's 19 GB and the buffer never have to fit side by side.
+    n = int(min(row_bytes, 512e6) // 4)
+    buf = torch.ones(n, dtype=torch.float32)
     buf.mul_(1.0)
     t = time.process_time()
     for _ in range(5):
         buf.mul_(1.0)
-    floor = (time.process_time() - t) / 5
+    floor = (time.process_time() - t) / 5 * (row_bytes / (4 * n))
     return {"model": spec, "V": vocab, "storage": storage, "threads": threads, "step": which,
             "cpu_s_per_batch": cpu, "wall_s_per_batch": wall, "floor_s": floor,
             "floor_gb_per_s": 2 * row_bytes / floor / 1e9, "unique_rows_per_batch": rows / batches,
@@ -259,7 +261,7 @@ def _step_case(spec: str, vocab: int, storage: str, threads: int, batches: int, 
 
 
 def step_speed(args: argparse.Namespace) -> None:
-    print(f"# machine: {platform.processor() or platform.machine()}, {platform.platform()}; batch 256, "
+    print(f"# machine: {platform.processor() or platform.machine()}, {platform.platform()}; batch {args.batch}, "
           f"{args.batches} batches per case, synthetic Zipf corpus; times are CPU seconds (process_time)")
     print("| model | V | storage | step | threads | CPU s / batch | wall s / batch | floor s (GB/s) | "
           "fraction of floor | targets per CPU s |")
@@ -272,7 +274,7 @@ def step_speed(args: argparse.Namespace) -> None:
                         if which == "unfused" and storage == "bfloat16":
                             continue  # the unfused step has no 16-bit storage
                         cmd = [sys.executable, __file__, "_step", spec, str(vocab), storage, str(threads),
-                               str(args.batches), which]
+                               str(args.batches), which, str(args.batch)]
                         out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
                         r = json.loads(out.strip().splitlines()[-1])
                         print(f"| {spec} | {vocab:,} | {storage} | {STEPS[which]} | "
@@ -340,8 +342,8 @@ def main() -> None:
         print(json.dumps(_ours_on_corpus(spec, ids_path, int(batch), float(seconds), int(threads))))
         return
     if len(sys.argv) > 1 and sys.argv[1] == "_step":
-        spec, vocab, storage, threads, batches, which = sys.argv[2:8]
-        print(json.dumps(_step_case(spec, int(vocab), storage, int(threads), int(batches), which)))
+        spec, vocab, storage, threads, batches, which, batch = sys.argv[2:9]
+        print(json.dumps(_step_case(spec, int(vocab), storage, int(threads), int(batches), which, int(batch))))
         return
     if len(sys.argv) > 1 and sys.argv[1] == "_case":
         spec, vocab, batch, seconds, threads = sys.argv[2:7]
@@ -379,6 +381,7 @@ def main() -> None:
     st.add_argument("--storage", type=lambda s: s.split(","), default=["float32", "bfloat16"])
     st.add_argument("--threads", type=ints, default=[1, 2])
     st.add_argument("--batches", type=int, default=6)
+    st.add_argument("--batch", type=int, default=256, help="targets per batch (paper-text8 trains with 1024)")
     st.add_argument("--steps", type=lambda s: s.split(","), default=["kernel", "torch"],
                     help=f"which of {','.join(STEPS)} to time (kernel: the fused CPU kernel, the default on CPU)")
     args = p.parse_args()
