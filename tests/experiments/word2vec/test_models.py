@@ -405,3 +405,22 @@ def test_cpu_kernel_result_does_not_depend_on_the_thread_count():
         torch.set_num_threads(old)
     assert torch.equal(models[0].emb_store, models[1].emb_store)
     assert torch.equal(models[0].out_store, models[1].out_store)
+
+
+def test_the_default_step_uses_the_kernel_where_it_was_measured_faster(monkeypatch):
+    """On the CPU: the kernel for 16-bit storage and for models of several column blocks (the
+    limit), the torch step for one-block float32 widths; ``kernel=False`` always the torch step."""
+    from infwidth.experiments.word2vec import cpu_kernel
+
+    calls = []
+    real = cpu_kernel.pass1
+    monkeypatch.setattr(cpu_kernel, "pass1", lambda *a: (calls.append(1), real(*a))[1])
+    rng = np.random.default_rng(24)
+    batch = _random_batch(rng, 30, B=4)
+    cases = [(build_model("limit", 30, block=8), None, True), (build_model("mup:8", 30), None, False),
+             (build_model("mup:8", 30, storage=torch.bfloat16), None, True),
+             (build_model("limit", 30, block=8), False, False)]
+    for model, kernel, expected in cases:
+        calls.clear()
+        cbow_update(model, *batch, lr=0.1, kernel=kernel)
+        assert bool(calls) == expected, (model.width, model.storage_dtype, kernel)
