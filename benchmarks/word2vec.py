@@ -4,6 +4,7 @@
     python benchmarks/word2vec.py batch [--batches 1,16,64,256,1024] [--model mup:64]
     python benchmarks/word2vec.py compare --binary PATH/TO/word2vec [--vocab 10000] [--seconds 90] [--threads 1,2]
     python benchmarks/word2vec.py step [--vocab 10000,30000] [--storage float32,bfloat16] [--threads 1,2]
+    python benchmarks/word2vec.py gather [--vocab 30000] [--rows 4400] [--blocks 512,2048]
 
 ``step`` times one training step of the limit (and ``--model``) against the memory-bandwidth
 floor measured beside it: the floor is the time to stream the bytes of the rows the step must
@@ -284,6 +285,60 @@ def step_speed(args: argparse.Namespace) -> None:
                               flush=True)
 
 
+def gather(args: argparse.Namespace) -> None:
+    """Memory rates of the kernel's access pattern, one process, side by side: scale in place the
+    ``--rows`` unique rows (random, sorted) of a float32 block store ``nb x V x c`` (each row one
+    ``c``-float segment per block), on 4 KB pages and on 2 MB pages, against one contiguous pass over
+    as many bytes. GB/s count the bytes once (read + write of each)."""
+    import numpy as np
+    import torch
+    from numba import njit
+
+    from infwidth.experiments.word2vec.models import _advise_huge_pages
+
+    @njit
+    def scale_rows(store, rows):
+        for k in range(store.shape[0]):
+            for u in range(len(rows)):
+                r = store[k, rows[u]]
+                for j in range(store.shape[2]):
+                    r[j] *= np.float32(1.0001)
+
+    @njit
+    def scale_all(buf):
+        for i in range(len(buf)):
+            buf[i] *= np.float32(1.0001)
+
+    V = args.vocab
+    rows = np.sort(np.random.default_rng(0).choice(V, args.rows, replace=False))
+    print(f"# V = {V:,}, {args.rows:,} unique rows, float32, one thread; best of 3 passes")
+    print("| block c | pages | store GB | rows GB | s / pass | GB/s | contiguous GB/s |")
+    print("|---|---|---|---|---|---|---|")
+    for c in args.blocks:
+        nb = -(-V // c)
+        for huge in (False, True):
+            store = torch.empty(nb, V, c)
+            if huge:
+                _advise_huge_pages(store)
+            store.fill_(1.0)
+            arr = store.numpy()
+            scale_rows(arr[:1], rows[:2])  # compile
+            t = min(_timed(scale_rows, arr, rows) for _ in range(3))
+            gb = nb * args.rows * c * 4 / 1e9
+            buf = np.ones(int(gb * 1e9 / 4), np.float32)
+            scale_all(buf[:16])
+            tc = min(_timed(scale_all, buf) for _ in range(3))
+            print(f"| {c} | {'2 MB' if huge else '4 KB'} | {store.numel() * 4 / 1e9:.2f} | {gb:.2f} | {t:.3f} | "
+                  f"{gb / t:.1f} | {gb / tc:.1f} |", flush=True)
+            del store, arr, buf
+
+
+def _timed(f, *a) -> float:
+    t = time.perf_counter()
+    f(*a)
+    return time.perf_counter() - t
+
+
 def _agreement(a, b, top: int = 300) -> float:
     import torch
 
@@ -384,10 +439,14 @@ def main() -> None:
     st.add_argument("--batch", type=int, default=256, help="targets per batch (paper-text8 trains with 1024)")
     st.add_argument("--steps", type=lambda s: s.split(","), default=["kernel", "torch"],
                     help=f"which of {','.join(STEPS)} to time (kernel: the fused CPU kernel, the default on CPU)")
+    g = sub.add_parser("gather")
+    g.add_argument("--vocab", type=int, default=30000)
+    g.add_argument("--rows", type=int, default=4400)
+    g.add_argument("--blocks", type=ints, default=[512, 2048])
     args = p.parse_args()
     if args.mode == "step" and not set(args.steps) <= set(STEPS):
         p.error(f"--steps: choose from {','.join(STEPS)}")
-    {"speed": speed, "batch": batch_quality, "compare": compare, "step": step_speed}[args.mode](args)
+    {"speed": speed, "batch": batch_quality, "compare": compare, "step": step_speed, "gather": gather}[args.mode](args)
 
 
 if __name__ == "__main__":
