@@ -6,12 +6,13 @@
     python benchmarks/word2vec.py step [--vocab 10000,30000] [--storage float32,bfloat16] [--threads 1,2]
     python benchmarks/word2vec.py gather [--vocab 30000] [--rows 4400] [--blocks 512,2048]
 
-``step`` times one training step of the limit (and ``--model``) against the memory-bandwidth
+``step`` times one training step of the limit (and ``--models``) against the memory-bandwidth
 floor measured beside it: the floor is the time to stream the bytes of the rows the step must
 read and write once (the unique context and output rows of each batch, V values each, read and
 written once) through one in-place pass over a contiguous buffer of that size. It reports CPU
 seconds per batch (``time.process_time``: on a shared machine wall time mostly measures the other
-jobs), the fraction of the floor reached, and the previous (unfused, row-major) step for contrast.
+jobs) and the fraction of the floor reached, for the steps named by ``--steps``: the fused CPU
+kernel, the torch blocked step, and the previous (unfused, row-major) step.
 
 ``compare`` runs the paper's C program (edwardjhu/TP4 ``Word2Vec/src/word2vec.c``, compiled by the
 user; it is not part of this repository; its progress lines -- every 500k words, or more often in a
