@@ -132,3 +132,19 @@ def test_storage_config_round_trip_and_checks():
     with pytest.raises(UserError, match="computes in float32"):
         validate(TrainConfig(storage="bfloat16", dtype="float64"))
     assert model_bytes("limit", 67_903, 2) < 20 * GB < model_bytes("limit", 67_903, 4)
+
+
+def test_run_eta_ignores_words_skipped_on_resume(monkeypatch):
+    """A resumed run jumps to its checkpoint's position: those words were not done now, so the ETA
+    must come from the words trained since (a bug once showed '1m left' for 40 min of work)."""
+    import infwidth.experiments.word2vec.train as train
+
+    clock = {"t": 0.0}
+    monkeypatch.setattr(train.time, "perf_counter", lambda: clock["t"])
+    bar = train.RunProgress(total=15_000_000, enabled=False)
+    clock["t"] = 60.0  # reading the corpus
+    bar.jump(2_000_000)  # resumed after epoch 2 of 15 (1M words each)
+    for _ in range(30):  # then 1,000 words/s for a minute
+        clock["t"] += 2.0
+        bar.moveto(bar.n + 2_000)
+    assert bar.eta_seconds() == pytest.approx((15_000_000 - bar.n) / 1_000, rel=1e-6)

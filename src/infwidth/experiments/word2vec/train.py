@@ -196,6 +196,13 @@ class RunProgress:
         self._bar.update(n - self.n)
         self.n = n
 
+    def jump(self, n: int) -> None:
+        """Move to ``n`` without counting the words skipped as work done (a resumed position, a
+        finished model skipped): they must not enter the words/s the ETA comes from."""
+        self._bar.update(n - self.n)
+        self.n = self._n = n
+        self._t = time.perf_counter()
+
     def eta_seconds(self) -> float | None:
         return (self.total - self.n) / self._rate if self._rate else None
 
@@ -267,7 +274,7 @@ def train_model(
         kept, kept_pos = epoch_stream(data, cfg.seed, epoch)
         n_batches = (len(kept) + cfg.batch_size - 1) // cfg.batch_size
         first = pos_state["batch"] if epoch == start_epoch else 0
-        bar.moveto(base + epoch * N + (int(kept_pos[first * cfg.batch_size]) if first < n_batches else N))
+        bar.jump(base + epoch * N + (int(kept_pos[first * cfg.batch_size]) if first < n_batches else N))
         for b in range(first, n_batches):
             lo, hi = b * cfg.batch_size, min(len(kept), (b + 1) * cfg.batch_size)
             words_done = epoch * N + int(kept_pos[lo])
@@ -442,7 +449,7 @@ def _run(cfg, out, data_dir, questions, resume, overwrite, memory_limit, device,
     per_model = cfg.epochs * len(data.ids)
     bar = RunProgress(per_model * len(cfg.models), progress)
     for k, spec in enumerate(cfg.models):
-        bar.moveto(k * per_model)
+        bar.jump(k * per_model)
         bar.set_model(f"model {k + 1}/{len(cfg.models)} {spec}")
         results[spec] = train_one_model(
             cfg, spec, data, out / model_dir_name(spec), questions, device=dev, resume=resuming,
