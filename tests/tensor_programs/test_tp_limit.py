@@ -130,9 +130,9 @@ def _waves() -> Program:
     hs = [w @ x for x in xs]
     ys = [p.nonlin(torch.tanh, h) for h in hs]
     chis = [p.nonlin(lambda m: m - 1.0, p.inner(y, v)) for y in ys]
-    gs = [p.nonlin(lambda h, d: (1 - torch.tanh(h) ** 2) * d, h, p.lincomb([(c, v)])) for h, c in zip(hs, chis)]
+    gs = [p.nonlin(lambda h, d: (1 - torch.tanh(h) ** 2) * d, h, p.lincomb([(c, v)])) for h, c in zip(hs, chis, strict=True)]
     bs = [w.T @ g for g in gs]
-    new = [p.nonlin(torch.tanh, p.lincomb([(1.0, x), (-0.5, b)])) for x, b in zip(xs, bs)]
+    new = [p.nonlin(torch.tanh, p.lincomb([(1.0, x), (-0.5, b)])) for x, b in zip(xs, bs, strict=True)]
     out = [w @ x for x in new]
     p.output(*[p.inner(o, v) for o in out], *[p.inner(o, o) for o in out], p.inner(bs[0], bs[1]))
     return p

@@ -162,7 +162,7 @@ def estimate_memory(program: Program, points: int, replicas: int = 1, itemsize: 
     """Bytes the limit holds for ``points`` points per replica: two buffers per MatMul and the live vectors;
     with ``graph`` (autograd derivatives) also every vector, what autograd saves for each Nonlin (probed
     per function on sample points) and the gradients of a backward pass (as many again). An upper bound
-    on the measured peak RSS (3-4x above it on long programs) once the solver fixes glibc's mmap
+    on the measured peak RSS (2.2-2.7x above it on the sizes measured) once the solver fixes glibc's mmap
     threshold (:func:`_mmap_large_buffers`); see docs/tensor_programs.md."""
     sizes = _matmul_sizes(program)
     matmuls = sum(sizes.values())
@@ -512,8 +512,8 @@ def _mmap_large_buffers(nbytes: int) -> None:
     separate tensor (measured; see docs/tensor_programs.md). A threshold at the vector size fixed that
     but made every vector an mmap and page-faulted on first touch; with vectors now grouped into a few
     large tensors per instruction wave (:func:`_run_grouped`) a fixed 32 MiB threshold keeps the
-    peak under :func:`estimate_memory` and was 1.8x faster than a vector-sized one (L = 3 ReLU, B = 16,
-    T = 10, M = 2^14, float32). Process-wide; a no-op off glibc.
+    peak under :func:`estimate_memory` and was the faster choice (about 2x in a one-off run at L = 3
+    ReLU, B = 16, T = 10). Process-wide; a no-op off glibc.
     """
     global _MMAP_THRESHOLD
     want = 32 * 2**20  # glibc's largest threshold
@@ -792,10 +792,12 @@ def _lincomb_group(solver: _Solver, program: Program, idxs: list[int], vals: dic
     coef = torch.zeros(len(idxs), len(col), reps, dtype=solver.dtype, device=solver.device)
     if c_k:
         cv = torch.tensor(c_v, dtype=solver.dtype, device=solver.device)[:, None].expand(len(c_v), reps)
-        coef.index_put_((torch.tensor(c_k), torch.tensor(c_u)), cv, accumulate=True)
+        coef.index_put_((torch.tensor(c_k, device=solver.device), torch.tensor(c_u, device=solver.device)), cv,
+                        accumulate=True)
     if s_k:
         sv = torch.stack([v.expand(reps) for v in s_v]).to(solver.dtype)
-        coef.index_put_((torch.tensor(s_k), torch.tensor(s_u)), sv, accumulate=True)
+        coef.index_put_((torch.tensor(s_k, device=solver.device), torch.tensor(s_u, device=solver.device)), sv,
+                        accumulate=True)
     # replicas lead, so the product is a batched GEMM without copies: (R, K, U) @ (R, U, P)
     stack = torch.stack([_full(vals[v], shape) for v in col], dim=1)
     out = torch.bmm(coef.permute(2, 0, 1), stack)  # (R, K, P)
@@ -822,8 +824,8 @@ def _bilinear_group(solver: _Solver, program: Program, idxs: list[int], vals: di
     sa = torch.stack([_full(vals[a], shape) for a in ca]) * solver.weights
     sb = torch.stack([_full(vals[b], shape) for b in cb])
     gram = torch.einsum("arp,brp->rab", sa, sb)  # (R, A, B)
-    ia = torch.tensor([ca[ins_list[i].args[0]] for i in idxs])
-    ib = torch.tensor([cb[ins_list[i].args[1]] for i in idxs])
+    ia = torch.tensor([ca[ins_list[i].args[0]] for i in idxs], device=solver.device)
+    ib = torch.tensor([cb[ins_list[i].args[1]] for i in idxs], device=solver.device)
     c = torch.tensor([float(ins_list[i].fn.bilinear) for i in idxs], dtype=solver.dtype, device=solver.device)
     picked = gram[:, ia, ib] * c  # (R, K)
     for k, i in enumerate(idxs):
