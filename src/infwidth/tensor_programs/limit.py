@@ -672,7 +672,8 @@ def _run_grouped(solver: _Solver, program: Program,
     vals: dict[str, torch.Tensor] = {}
     anc: dict[str, int] = {}
     scalars: dict[str, torch.Tensor] = {}
-    done, total = 0, len(ins_list)
+    total = len(ins_list)
+    done = sum(isinstance(ins, Matrix) for ins in ins_list)  # nothing to run for an initial matrix
     leaf_of: dict[tuple[str, bool], list[tuple[torch.Tensor, int]]] = {k: [] for k in solver.families}
 
     def vec_anc(names: Sequence[str]) -> int:
