@@ -6,10 +6,11 @@ Part 1 (growth): wall time of the limit (Monte Carlo) while one of T (steps), L 
 B (batch), M (particles) doubles; fitted exponents ``time ~ X^k``. Next to them: the Gaussian
 dimension D of the program (one per MatMul), so the nodes ``q^D`` that exact tensor quadrature would
 need (exponential), and the ``(B T)^3`` that DMFT's kernel solvers pay.
-Part 2 (side by side, one run): L = 3 ReLU, B = 16, T = 10. The engine at M particles has standard
-error eps on the outputs; finite muP nets have an RMS gap ~ c n^{-1/2} to the limit (c fitted over
-seeds at a few widths against a reference limit), so they reach eps at n_eps = (c / eps)^2. We time
-the engine at M and finite nets at n_eps (1 net, and 8 seeds), and report their ratio.
+Part 2 (side by side, one run): L = 3 ReLU, B = 16, T = 10, float32 for both. The engine at M particles
+has standard error eps ~ s M^{-1/2} on the outputs and costs ~ a M^k; finite muP nets have an RMS gap
+~ c n^{-1/2} to the limit (c fitted over 8 seeds at a few widths against the largest-M limit), so one net
+reaches eps at n_eps = (c / eps)^2 and costs ~ b n_eps^q. Reported: the measured costs, the crossover
+eps* where one net costs as much as the engine, and one net timed at the largest-M engine's n_eps.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import argparse
 import json
 import math
 import platform
+import resource
 import time
 
 import numpy as np
@@ -72,41 +74,107 @@ def growth(quick: bool, device: str) -> dict:
     return out
 
 
-def side_by_side(device: str, quick: bool, seeds: int = 8) -> dict:
+def side_by_side(device: str, quick: bool, seeds: int = 8, dtype: torch.dtype = torch.float32,
+                 verify_max_width: int = 24000) -> dict:
+    """Engine vs finite muP nets at equal accuracy (L = 3 ReLU, B = 16, T = 10; --quick: T = 4).
+
+    Engine: time and output standard error at several M (fits time ~ a M^k, SE ~ s M^-1/2). Finite:
+    the RMS gap of 8 seeds to the largest-M limit (its own variance subtracted) at a few widths,
+    fitted as c n^-1/2, and the time of one net vs n (fitted ~ b n^q). Then the accuracy eps* at which
+    one finite net of that accuracy (width (c/eps)^2) costs as much as the engine, and a direct check:
+    one net at the width where its gap equals the largest-M engine's SE, timed in the same run.
+    """
     depth, batch, steps, lr = 3, 16, (4 if quick else 10), 0.3
     x, y, ex = task()
-    m_engine = 2**12 if quick else 2**14
-    m_ref = 2 * m_engine if not quick else 4 * m_engine
-    lim = iw.mup(depth).feature_learning_limit(2, 1, "relu", engine="tensor_program", device=device)
-    start = time.perf_counter()
-    run = lim.train(x, y, lr, steps, batch, ex, method="mc", particles=m_engine)
-    t_engine = time.perf_counter() - start
-    eps = float(run.f_se[-1].max())
-    ref = lim.train(x, y, lr, steps, batch, ex, method="mc", particles=m_ref, seed=1)
-    widths = [128, 512, 2048] if quick else [256, 1024, 4096]
+    ms = [2**10, 2**11, 2**12] if quick else [2**12, 2**13, 2**14]
+    lim = iw.mup(depth).feature_learning_limit(2, 1, "relu", engine="tensor_program", device=device, dtype=dtype)
+    engine = []
+    for m in ms:
+        start = time.perf_counter()
+        run = lim.train(x, y, lr, steps, batch, ex, method="mc", particles=m, progress=lambda a, b: None)
+        engine.append({"M": m, "seconds": time.perf_counter() - start, "eps": float(run.f_se[-1].max()),
+                       "eps_rms": float(run.f_se[-1].pow(2).mean().sqrt())})
+        print(f"  engine M={m}: {engine[-1]['seconds']:.1f} s, output SE max {engine[-1]['eps']:.4f}", flush=True)
+    ref = run  # the largest M is the reference limit
+    k_time = float(np.polyfit(np.log(ms), np.log([e["seconds"] for e in engine]), 1)[0])
+    s_se = float(np.exp(np.mean(np.log([e["eps"] for e in engine]) + 0.5 * np.log(ms))))  # SE = s M^-1/2
+    widths = [128, 256, 512, 1024] if quick else [256, 512, 1024, 2048]
     gaps, t_nets = [], []
     for n in widths:
         sq, secs = [], []
         for s in range(seeds):
             net = lim.sample(n, s)
             t0 = time.perf_counter()
-            traj = train_module(net, x, y, lr, steps, batch, ex)
+            traj = train_module(net, x.to(dtype), y.to(dtype), lr, steps, batch, ex.to(dtype))
             secs.append(time.perf_counter() - t0)
-            sq.append(float(((traj.f[-1] - ref.f[-1]) ** 2).mean()))
-        # subtract the reference limit's own MC variance from the squared gap
+            sq.append(float(((traj.f[-1].double() - ref.f[-1]) ** 2).mean()))
         gaps.append(math.sqrt(max(np.mean(sq) - float((ref.f_se[-1] ** 2).mean()), 1e-30)))
         t_nets.append(float(np.median(secs)))
         print(f"  width {n}: RMS gap {gaps[-1]:.4f}, {t_nets[-1]:.3f} s per net", flush=True)
     c = float(np.exp(np.mean(np.log(gaps) + 0.5 * np.log(widths))))  # gap = c n^-1/2
-    n_eps = int(math.ceil((c / eps) ** 2))
-    net = lim.sample(n_eps, 0)
-    t0 = time.perf_counter()
-    train_module(net, x, y, lr, steps, batch, ex)
-    t_net = time.perf_counter() - t0
-    return {"L": depth, "B": batch, "T": steps, "M": m_engine, "engine_seconds": t_engine, "eps": eps,
-            "gap_constant_c": c, "widths": widths, "gaps": gaps, "n_eps": n_eps, "finite_net_seconds": t_net,
-            "finite_8_seeds_seconds": seeds * t_net, "ratio_engine_over_one_net": t_engine / t_net,
-            "ratio_engine_over_8_nets": t_engine / (seeds * t_net)}
+    slope = float(np.polyfit(np.log(widths), np.log(gaps), 1)[0])
+    # time of one net at larger widths (the cost side of the fit)
+    t_widths = widths[-2:] + [4 * widths[-1], 8 * widths[-1]]
+    t_at = {n: t for n, t in zip(widths, t_nets, strict=True)}
+    for n in t_widths:
+        if n not in t_at:
+            net = lim.sample(n, 0)
+            t0 = time.perf_counter()
+            train_module(net, x.to(dtype), y.to(dtype), lr, steps, batch, ex.to(dtype))
+            t_at[n] = time.perf_counter() - t0
+            del net
+            print(f"  width {n}: {t_at[n]:.2f} s per net (timing only)", flush=True)
+    big = sorted(t_at)[-3:]
+    q = float(np.polyfit(np.log(big), np.log([t_at[n] for n in big]), 1)[0])
+    # extrapolation, anchored at the largest measured points: the engine's work is linear in M (its cost
+    # grows more slowly only while overhead-bound) and a net's is ~ n^2, so
+    # engine(eps) = t_E (e0/eps)^2 and one net(eps) = t_F(n_max) ((c/eps)^2 / n_max)^2; equal at eps*
+    e0, t_e = engine[-1]["eps"], engine[-1]["seconds"]
+    n_max = max(t_at)
+    eps_star = c * c * math.sqrt(t_at[n_max] / t_e) / (e0 * n_max)
+    n_eps = int(math.ceil((c / e0) ** 2))
+    out = {"L": depth, "B": batch, "T": steps, "dtype": str(dtype).replace("torch.", ""), "engine": engine,
+           "engine_time_exponent_M": k_time, "se_constant_s": s_se, "widths": widths, "gaps": gaps,
+           "gap_slope": slope, "gap_constant_c": c, "net_seconds": {str(n): t for n, t in sorted(t_at.items())},
+           "net_time_exponent_n": q, "eps_engine": e0, "n_eps": n_eps, "eps_star": eps_star,
+           "n_at_eps_star": int(math.ceil((c / eps_star) ** 2)), "M_at_eps_star": int(math.ceil((s_se / eps_star) ** 2))}
+    if n_eps <= verify_max_width:  # direct check at the largest-M engine's accuracy
+        net = lim.sample(n_eps, 0)
+        t0 = time.perf_counter()
+        train_module(net, x.to(dtype), y.to(dtype), lr, steps, batch, ex.to(dtype))
+        out["finite_net_seconds_at_n_eps"] = time.perf_counter() - t0
+        out["ratio_engine_over_one_net"] = engine[-1]["seconds"] / out["finite_net_seconds_at_n_eps"]
+        out["ratio_engine_over_8_nets"] = out["ratio_engine_over_one_net"] / seeds
+        out["peak_rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+        del net
+    print(json.dumps(out, indent=1), flush=True)
+    return out
+
+
+def schedule(device: str) -> dict:
+    """Grouped execution (waves of instructions, one torch call per group) vs the one-instruction-at-a-time
+    reference, side by side: L = 3 ReLU, B = 16, M = 2^12, float64, T = 2, 4, 6."""
+    import infwidth.tensor_programs.limit as tp_limit
+
+    x, y, ex = task()
+    lim = iw.mup(3).feature_learning_limit(2, 1, "relu", engine="tensor_program", device=device)
+    rows = []
+    for steps in (2, 4, 6):
+        row = {"T": steps}
+        for name, grouped in (("one_at_a_time", False), ("grouped", True)):
+            tp_limit._GROUPED = grouped
+            try:
+                start = time.perf_counter()
+                run = lim.train(x, y, 0.3, steps, 16, ex, method="mc", particles=2**12, progress=lambda a, b: None)
+                row[name] = time.perf_counter() - start
+                row[name + "_f"] = [round(float(v), 6) for v in run.f[-1].flatten()]
+            finally:
+                tp_limit._GROUPED = True
+        row["speedup"] = row["one_at_a_time"] / row["grouped"]
+        rows.append(row)
+        print(f"  T={steps}: one at a time {row['one_at_a_time']:.1f} s, grouped {row['grouped']:.1f} s "
+              f"({row['speedup']:.1f}x)", flush=True)
+    return {"L": 3, "B": 16, "M": 2**12, "rows": rows}
 
 
 def derivatives(device: str) -> dict:
@@ -127,7 +195,7 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default=None)
-    ap.add_argument("--parts", default="growth,side,derivatives", help="comma list of growth, side, derivatives")
+    ap.add_argument("--parts", default="growth,side,derivatives", help="comma list of growth, side, derivatives, schedule")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     print(f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
@@ -136,17 +204,22 @@ def main() -> None:
     res = {}
     if "derivatives" in parts:
         res["derivatives"] = derivatives(args.device)
+    if "schedule" in parts:
+        res["schedule"] = schedule(args.device)
     if "growth" in parts:
         res["growth"] = growth(args.quick, args.device)
     if "side" not in parts:
         print(json.dumps({k: v for k, v in res.items() if k != "growth"}))
+        if args.out:
+            with open(args.out, "w") as fh:
+                json.dump(res, fh, indent=2)
         return
     res["side_by_side"] = side_by_side(args.device, args.quick)
     sbs = res["side_by_side"]
-    print(f"side by side (L=3 relu, B=16, T={sbs['T']}): engine M={sbs['M']} -> SE {sbs['eps']:.4f} in "
-          f"{sbs['engine_seconds']:.1f} s; finite nets reach that gap at n={sbs['n_eps']} "
-          f"({sbs['finite_net_seconds']:.1f} s per net, {sbs['finite_8_seeds_seconds']:.1f} s for 8 seeds); "
-          f"engine / one net = {sbs['ratio_engine_over_one_net']:.2f}")
+    print(f"side by side (L=3 relu, B=16, T={sbs['T']}, {sbs['dtype']}): engine M={sbs['engine'][-1]['M']} -> SE "
+          f"{sbs['eps_engine']:.4f} in {sbs['engine'][-1]['seconds']:.1f} s; a finite net reaches that gap at "
+          f"n={sbs['n_eps']} ({sbs.get('finite_net_seconds_at_n_eps', float('nan')):.1f} s); crossover eps* = "
+          f"{sbs['eps_star']:.2g} (n = {sbs['n_at_eps_star']}, M = {sbs['M_at_eps_star']})")
     if args.out:
         with open(args.out, "w") as fh:
             json.dump(res, fh, indent=2)

@@ -106,12 +106,22 @@ def kernel_threads() -> int:
     return 1 if spinning and machine_is_busy() else cores
 
 
-def memory_bytes(device: torch.device | str | None = None) -> float:
-    """Memory a run can count on: free GPU memory for CUDA, else the machine's RAM (0 if unknown)."""
+def memory_bytes(device: torch.device | str | None = None, available: bool = False) -> float:
+    """Memory of ``device`` in bytes (0 if unknown): free GPU memory for CUDA; on the CPU the machine's
+    physical RAM, or with ``available`` what the kernel reports it can give without swapping
+    (``MemAvailable``, falling back to the physical RAM). The one place infwidth reads memory sizes."""
     dev = torch.device("cpu") if device is None else torch.device(device)
     if dev.type == "cuda" and torch.cuda.is_available():
         free, _ = torch.cuda.mem_get_info(dev)
         return float(free)
+    if available:
+        try:
+            with open("/proc/meminfo") as fh:
+                for line in fh:
+                    if line.startswith("MemAvailable:"):
+                        return float(int(line.split()[1]) * 1024)
+        except (OSError, ValueError, IndexError):
+            pass
     import os
 
     try:
@@ -124,8 +134,13 @@ def require_memory(nbytes: float, what: str, advice: str, device: torch.device |
     """A one-line :class:`UserError` when ``what`` needs more than the memory of ``device`` (checked up front)."""
     have = memory_bytes(device)
     if have and nbytes > have:
-        raise UserError(f"{what} need about {_gb(nbytes)} but this machine has {_gb(have)}; {advice}")
+        raise UserError(f"{what} need about {format_bytes(nbytes)} but this machine has {format_bytes(have)}; {advice}")
 
 
-def _gb(nbytes: float) -> str:
-    return f"{nbytes / 1e9:,.1f} GB" if nbytes < 1e15 else f"{nbytes:.1e} bytes"
+def format_bytes(nbytes: float) -> str:
+    """A byte count for messages: ``45.0 MiB``, ``2.80 GiB`` (binary units), or ``1.2e+16 bytes``."""
+    if nbytes >= 2**50:
+        return f"{nbytes:.1e} bytes"
+    if nbytes >= 2**30:
+        return f"{nbytes / 2**30:,.2f} GiB"
+    return f"{nbytes / 2**20:,.1f} MiB"

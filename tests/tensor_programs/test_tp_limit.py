@@ -117,3 +117,52 @@ def test_memory_is_estimated_first_and_a_run_that_does_not_fit_names_the_m_that_
 def test_bad_solver_arguments_are_one_line_errors(kwargs, match):
     with pytest.raises(UserError, match=match):
         solve_limit(_forward_backward(torch.tanh), **kwargs)
+
+
+def _waves() -> Program:
+    """Two inputs through forward, backward and an update, written wave by wave (so that the grouped
+    execution draws its Gaussians in program order): grouped MatMuls of both sides of ``W``, a Nonlin
+    applied to two vectors at once, bilinear Moments, linear combinations with scalar coefficients."""
+    p = Program("waves")
+    w = p.matrix("W", sigma=1.1)
+    a, v = p.vectors(["a", "v"], [[1.0, 0.3], [0.3, 1.0]])
+    xs = [p.nonlin(torch.tanh, a), p.nonlin(torch.tanh, p.lincomb([(0.5, a), (1.0, v)]))]
+    hs = [w @ x for x in xs]
+    ys = [p.nonlin(torch.tanh, h) for h in hs]
+    chis = [p.nonlin(lambda m: m - 1.0, p.inner(y, v)) for y in ys]
+    gs = [p.nonlin(lambda h, d: (1 - torch.tanh(h) ** 2) * d, h, p.lincomb([(c, v)])) for h, c in zip(hs, chis, strict=True)]
+    bs = [w.T @ g for g in gs]
+    new = [p.nonlin(torch.tanh, p.lincomb([(1.0, x), (-0.5, b)])) for x, b in zip(xs, bs, strict=True)]
+    out = [w @ x for x in new]
+    p.output(*[p.inner(o, v) for o in out], *[p.inner(o, o) for o in out], p.inner(bs[0], bs[1]))
+    return p
+
+
+@pytest.mark.parametrize("method", ["quadrature", "mc"])
+def test_grouped_execution_equals_one_instruction_at_a_time(method, monkeypatch):
+    # The solver runs each wave of independent instructions as one torch call (grouped MatMuls, Nonlins,
+    # linear combinations and bilinear Moments). With the program written wave by wave both executions draw
+    # the same Gaussians in the same order, so they must agree to float rounding.
+    import infwidth.tensor_programs.limit as lim
+
+    prog = _waves()
+    kw = {"order": 4} if method == "quadrature" else {"particles": 2**12, "replicas": 4, "seed": 3}
+    grouped = solve_limit(prog, method=method, **kw)
+    monkeypatch.setattr(lim, "_GROUPED", False)
+    reference = solve_limit(prog, method=method, **kw)
+    assert grouped.dims == reference.dims == 8
+    for k in prog.outputs:
+        assert abs(grouped[k]) > 1e-3
+        assert grouped[k] == pytest.approx(reference[k], rel=1e-10, abs=1e-12), k
+
+
+def test_a_bilinear_mark_is_checked():
+    p = Program("bilinear")
+    u, v = p.vectors(["u", "v"], [[1.0, 0.0], [0.0, 1.0]])
+
+    def not_product(a, b):
+        return a * b + 1.0
+
+    not_product.bilinear = 1.0
+    with pytest.raises(UserError, match="marked bilinear"):
+        p.moment(not_product, u, v)

@@ -28,13 +28,14 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
 
+from infwidth.device import format_bytes
 from infwidth.errors import UserError, check_int
 from infwidth.tensor_programs.program import (
     VECTOR,
@@ -44,6 +45,7 @@ from infwidth.tensor_programs.program import (
     Moment,
     Nonlin,
     Program,
+    _LinComb,
 )
 
 METHODS = ("auto", "exact", "quadrature", "mc")
@@ -160,7 +162,7 @@ def estimate_memory(program: Program, points: int, replicas: int = 1, itemsize: 
     """Bytes the limit holds for ``points`` points per replica: two buffers per MatMul and the live vectors;
     with ``graph`` (autograd derivatives) also every vector, what autograd saves for each Nonlin (probed
     per function on sample points) and the gradients of a backward pass (as many again). An upper bound
-    on the measured peak RSS (3-4x above it on long programs) once the solver fixes glibc's mmap
+    on the measured peak RSS (2.2-2.7x above it on the sizes measured) once the solver fixes glibc's mmap
     threshold (:func:`_mmap_large_buffers`); see docs/tensor_programs.md."""
     sizes = _matmul_sizes(program)
     matmuls = sum(sizes.values())
@@ -181,23 +183,15 @@ def estimate_memory(program: Program, points: int, replicas: int = 1, itemsize: 
     return per_point * points + chol
 
 
-def _size(nbytes: float) -> str:
-    return f"{nbytes / 2**30:.2f} GiB" if nbytes >= 2**30 else f"{nbytes / 2**20:.1f} MiB"
-
-
 def memory_budget(device: torch.device) -> int:
-    """Bytes a limit may use: 80% of the free GPU memory, or half the available RAM."""
-    if device.type == "cuda":
-        free, _ = torch.cuda.mem_get_info(device)
-        return int(0.8 * free)
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024 // 2
-    except OSError:
-        pass
-    return 4 * 2**30
+    """Bytes a limit may use: 80% of the free GPU memory, or half the available RAM
+    (:func:`infwidth.device.memory_bytes`; 4 GiB when unknown)."""
+    from infwidth.device import memory_bytes
+
+    have = memory_bytes(device, available=True)
+    if not have:
+        return 4 * 2**30
+    return int(0.8 * have) if device.type == "cuda" else int(have) // 2
 
 
 def default_order(dims: int) -> int:
@@ -245,7 +239,7 @@ class _Solver:
             sigma = next(ins.sigma for ins in program.instructions if isinstance(ins, Matrix) and ins.out == key[0])
             z = torch.zeros(replicas, m, points, dtype=dtype, device=device)
             self.families[key] = _Family(sigma * sigma, z, torch.zeros_like(z),
-                                         torch.zeros(replicas, m, m, dtype=dtype, device=device))
+                                         torch.zeros(replicas, m, m, dtype=torch.float64, device=device))
         self.bit = 0
 
     # -- representation-specific pieces ---------------------------------------------------------
@@ -316,30 +310,43 @@ class _Solver:
     def matmul(self, ins: MatMul, x: torch.Tensor, anc_x: int) -> tuple[torch.Tensor, int]:
         fam = self.families[(ins.matrix, ins.transpose)]
         oth = self.families.get((ins.matrix, not ins.transpose))
+        x_graph = x
+        zhat, own, bit = self.zhat(fam, x, anc_x)
+        if self.autograd:
+            return self._zdot_autograd(fam, oth, x_graph, zhat, own, anc_x)
+        return self._zdot_stein(oth, x.detach(), zhat, bit, anc_x)
+
+    def zhat(self, fam: _Family, x: torch.Tensor, anc_x: int) -> tuple[torch.Tensor, int, int]:
+        """``Zhat^{Wx}`` sampled conditionally on the family's earlier ``Zhat`` (detached), its own bit, and
+        the bits it is a combination of; records ``x`` as the family's next member."""
         s2, m = fam.sigma2, fam.m
-        x_graph, x = x, x.detach()
+        x = x.detach()
         # Zhat: conditional on this family's earlier Zhat
-        k0 = s2 * self.mean(x * x)[:, 0]  # (R,)
+        # the factor L is kept in float64 whatever the particles' dtype (a float32 Cholesky of a long family
+        # loses the small conditional variances)
+        k0 = s2 * self.mean(x * x)[:, 0].double()  # (R,)
         act = fam.active
         if act:
             idx = torch.tensor(act, device=self.device)
             xa = fam.x[:, :m] if len(act) == m else fam.x.index_select(1, idx)
-            k = s2 * self.inner_many(x, xa)  # (R, a)
+            k = s2 * self.inner_many(x, xa).double()  # (R, a)
             la = fam.chol[:, :m, :m] if len(act) == m else fam.chol.index_select(1, idx).index_select(2, idx)
             l_vec = torch.linalg.solve_triangular(la, k[..., None], upper=False)[..., 0]
             d2 = k0 - (l_vec * l_vec).sum(-1)
             xia = fam.xi[:, :m] if len(act) == m else fam.xi.index_select(1, idx)
-            zhat = torch.einsum("ra,rap->rp", l_vec, xia)
+            zhat = torch.einsum("ra,rap->rp", l_vec.to(self.dtype), xia)
         else:
             d2, zhat, l_vec = k0, torch.zeros_like(x), None
         ratio = torch.where(k0 > 0, d2 / k0.clamp_min(1e-300), torch.zeros_like(d2))
-        is_active = bool((k0 > 0).all()) and float(ratio.min()) > DEGENERATE
+        # below the particles' rounding, a "new" direction is rounding noise: no new xi
+        floor = max(DEGENERATE, 100 * torch.finfo(self.dtype).eps)
+        is_active = bool((k0 > 0).all()) and float(ratio.min()) > floor
         if l_vec is not None:
             fam.chol[:, m, torch.tensor(act, device=self.device)] = l_vec.to(fam.chol.dtype)
         if is_active:
             d = d2.clamp_min(0).sqrt()
             xi = self.new_xi().expand(self.R, self.P)
-            zhat = zhat + d[:, None] * xi
+            zhat = zhat + d[:, None].to(self.dtype) * xi
             fam.xi[:, m] = xi
             fam.chol[:, m, m] = d
             bit = 1 << self.bit
@@ -355,8 +362,10 @@ class _Solver:
         fam.anc.append(anc_x)
         fam.x[:, m] = x.detach()
         fam.m += 1
-        if self.autograd:
-            return self._zdot_autograd(fam, oth, x_graph, zhat, own, anc_x)
+        return zhat, own, bit
+
+    def _zdot_stein(self, oth: _Family | None, x: torch.Tensor, zhat: torch.Tensor, bit: int,
+                    anc_x: int) -> tuple[torch.Tensor, int]:
         anc = bit
         out = zhat
         # Zdot: sigma^2 sum_y Z^y E[dZ^x / dZhat^{W^T y}], over the W^T y that x depends on (Stein's lemma)
@@ -366,7 +375,7 @@ class _Solver:
                 idx = torch.tensor(sel, device=self.device)
                 grad_xi = self.inner_many(self.center(x), oth.xi.index_select(1, idx))  # (R, s)
                 lss = oth.chol.index_select(1, idx).index_select(2, idx)
-                g = torch.linalg.solve_triangular(lss.mT, grad_xi[..., None], upper=True)[..., 0]
+                g = torch.linalg.solve_triangular(lss.mT, grad_xi.double()[..., None], upper=True)[..., 0].to(x.dtype)
                 out = out + oth.sigma2 * torch.einsum("rs,rsp->rp", g, oth.x.index_select(1, idx))
                 for j in sel:
                     anc |= oth.anc[j]
@@ -475,7 +484,7 @@ def solve_limit(
         order = q
     need = estimate_memory(program, points, reps, itemsize, graph and method != "exact")
     if need > budget:
-        raise UserError(f"the {method} limit needs ~{_size(need)} (budget {_size(budget)}); "
+        raise UserError(f"the {method} limit needs ~{format_bytes(need)} (budget {format_bytes(budget)}); "
                         "use method='mc'")
     return _execute(program, method, reps, points, dtype, dev, seed, rule, order, need, progress, derivatives)
 
@@ -489,22 +498,25 @@ def _run_mc(program: Program, particles: int, replicas: int, seed: int, dtype: t
         base = estimate_memory(program, 0, replicas, itemsize, graph)
         per_point = max(1, (need - base) // max(per, 1))
         fit = replicas * max(0, (budget - base) // per_point)  # points per replica that fit, times replicas
-        raise UserError(f"M={particles} particles need ~{_size(need)} (budget {_size(budget)}); "
+        raise UserError(f"M={particles} particles need ~{format_bytes(need)} (budget {format_bytes(budget)}); "
                         f"pass particles <= {fit}" + ("" if fit >= 2 * replicas else " (or a shorter program: fewer steps T)"))
     return _execute(program, "mc", replicas, per, dtype, dev, seed, "hermite", None, need, progress, derivatives)
 
 
 def _mmap_large_buffers(nbytes: int) -> None:
-    """Make glibc serve allocations of ``nbytes`` and more by ``mmap`` (returned to the OS when freed).
+    """Fix glibc's mmap threshold at its default maximum (32 MiB; ``nbytes`` is unused): larger blocks are
+    ``mmap``-ed and go back to the OS when freed, smaller ones come from the heap.
 
-    By default glibc raises its mmap threshold each time a large block is freed, after which the
-    program's vector-sized temporaries come from the heap and fragment it: a T = 6 program's peak RSS
-    was 3.4x its live tensors (measured; see docs/tensor_programs.md). A fixed threshold keeps the peak
-    at the live tensors, so :func:`estimate_memory` bounds it. Process-wide and harmless elsewhere; a
-    no-op off glibc.
+    By default glibc raises its threshold each time a large block is freed, after which the heap
+    fragmented: a T = 6 program's peak RSS was 3.4x its live tensors when every vector was a
+    separate tensor (measured; see docs/tensor_programs.md). A threshold at the vector size fixed that
+    but made every vector an mmap and page-faulted on first touch; with vectors now grouped into a few
+    large tensors per instruction wave (:func:`_run_grouped`) a fixed 32 MiB threshold keeps the
+    peak under :func:`estimate_memory` and was the faster choice (about 2x in a one-off run at L = 3
+    ReLU, B = 16, T = 10). Process-wide; a no-op off glibc.
     """
     global _MMAP_THRESHOLD
-    want = max(64 * 1024, min(int(nbytes), 32 * 2**20))
+    want = 32 * 2**20  # glibc's largest threshold
     if _MMAP_THRESHOLD is not None and _MMAP_THRESHOLD <= want:
         return
     try:
@@ -539,9 +551,31 @@ def _execute_inner(program: Program, method: str, replicas: int, points: int, dt
                    progress: Callable[[int, int], None] | None, derivatives: str) -> LimitResult:
     start = time.perf_counter()
     solver = _Solver(program, method, replicas, points, dtype, dev, seed, rule, order, derivatives=derivatives)
+    scalars: dict[str, torch.Tensor] = {}
+    if solver.autograd and _GROUPED:
+        with torch.enable_grad():
+            scalars = _run_grouped(solver, program, progress)
+    else:
+        _run_sequential(solver, program, progress, scalars)
+    values, se, reps = {}, {}, {}
+    for name, v in scalars.items():
+        v = v.detach().reshape(-1).to(torch.float64).cpu()
+        if not bool(torch.isfinite(v).all()):
+            raise UserError(f"the limit of scalar {name!r} is not finite (the dynamics diverged); lower the "
+                            "learning rate or fix the program")
+        reps[name] = v
+        values[name] = float(v.mean())
+        se[name] = float(v.std() / math.sqrt(v.numel())) if v.numel() > 1 else 0.0
+    return LimitResult(values, se, method, points * replicas, replicas, solver.col, memory,
+                       time.perf_counter() - start, list(program.outputs), reps)
+
+
+def _run_sequential(solver: _Solver, program: Program, progress: Callable[[int, int], None] | None,
+                    scalars: dict[str, torch.Tensor]) -> None:
+    """One instruction at a time, in program order (exact algebra and Stein derivatives; the reference
+    that the grouped execution is tested against)."""
     vals: dict[str, torch.Tensor] = {}
     anc: dict[str, int] = {}
-    scalars: dict[str, torch.Tensor] = {}
     last = program.last_use()
     total = len(program.instructions)
     with torch.set_grad_enabled(solver.autograd):
@@ -574,17 +608,320 @@ def _execute_inner(program: Program, method: str, replicas: int, points: int, dt
                 anc.pop(ins.arg, None)
             if progress is not None and (i % 200 == 0 or i == total - 1):
                 progress(i + 1, total)
-    values, se, reps = {}, {}, {}
-    for name, v in scalars.items():
-        v = v.detach().reshape(-1).to(torch.float64).cpu()
-        if not bool(torch.isfinite(v).all()):
-            raise UserError(f"the limit of scalar {name!r} is not finite (the dynamics diverged); lower the "
-                            "learning rate or fix the program")
-        reps[name] = v
-        values[name] = float(v.mean())
-        se[name] = float(v.std() / math.sqrt(v.numel())) if v.numel() > 1 else 0.0
-    return LimitResult(values, se, method, points * replicas, replicas, solver.col, memory,
-                       time.perf_counter() - start, list(program.outputs), reps)
+
+
+_GROUPED = True  # False: the one-instruction-at-a-time reference path also for autograd derivatives (tests)
+
+
+def _schedule(program: Program) -> list[tuple[tuple[Any, ...], list[int]]]:
+    """The instructions in dependency waves, grouped so that one torch call runs a whole group.
+
+    A vector's *level* counts the MatMuls on its longest dependency chain; within a level, *sub* counts
+    the Nonlin/Moment steps since the level's MatMuls. Instructions with the same (level, sub) never
+    read each other, so all MatMuls of a level run together (their ``Zdot`` share one pass), and the
+    Nonlins/Moments of one wave are grouped by function: linear combinations as one matrix product,
+    other vector Nonlins of the same function as one call on stacked arguments, bilinear Moments as one
+    Gram matrix. Groups are listed in execution order; a group's instructions in program order.
+    """
+    level: dict[str, int] = {}
+    sub: dict[str, int] = {}
+    waves: dict[tuple[int, int], dict[tuple[Any, ...], list[int]]] = {}
+    for i, ins in enumerate(program.instructions):
+        if isinstance(ins, Matrix):
+            continue
+        if isinstance(ins, InitVectors):
+            for o in ins.outs:
+                level[o], sub[o] = 0, 0
+            wave, key = (0, 0), ("init", i)
+        elif isinstance(ins, MatMul):
+            lv = level[ins.arg] + 1
+            level[ins.out], sub[ins.out] = lv, 0
+            wave, key = (lv, 0), ("matmul",)
+        else:
+            lv = max(level[a] for a in ins.args)
+            sb = 1 + max((sub[a] for a in ins.args if level[a] == lv), default=0)
+            level[ins.out], sub[ins.out] = lv, sb
+            kinds = tuple(program.kinds[a] for a in ins.args)
+            wave = (lv, sb)
+            if isinstance(ins, Moment):
+                bil = getattr(ins.fn, "bilinear", None)
+                key = ("bilinear",) if bil is not None and kinds == (VECTOR, VECTOR) else ("moment", i)
+            elif program.kinds[ins.out] != VECTOR:
+                key = ("scalar", i)
+            elif isinstance(ins.fn, _LinComb):
+                key = ("lincomb",)
+            else:
+                key = ("nonlin", id(ins.fn), kinds)
+        waves.setdefault(wave, {}).setdefault(key, []).append(i)
+    return [(key, idxs) for wave in sorted(waves) for key, idxs in waves[wave].items()]
+
+
+def _run_grouped(solver: _Solver, program: Program,
+                 progress: Callable[[int, int], None] | None) -> dict[str, torch.Tensor]:
+    """The ket rules over particles with autograd derivatives, one group of instructions per torch call
+    (see :func:`_schedule`). Equal to running the instructions one at a time, up to float rounding and
+    the order in which new Gaussians are drawn."""
+    ins_list = program.instructions
+    groups = _schedule(program)
+    last: dict[str, int] = {}
+    for g, (_, idxs) in enumerate(groups):
+        for i in idxs:
+            ins = ins_list[i]
+            for a in (ins.arg,) if isinstance(ins, MatMul) else getattr(ins, "args", ()):
+                last[a] = g
+    vals: dict[str, torch.Tensor] = {}
+    anc: dict[str, int] = {}
+    scalars: dict[str, torch.Tensor] = {}
+    total = len(ins_list)
+    done = sum(isinstance(ins, Matrix) for ins in ins_list)  # nothing to run for an initial matrix
+    leaf_of: dict[tuple[str, bool], list[tuple[torch.Tensor, int]]] = {k: [] for k in solver.families}
+
+    def vec_anc(names: Sequence[str]) -> int:
+        a = 0
+        for n in names:
+            if program.kinds[n] == VECTOR:
+                a |= anc[n]
+        return a
+
+    for g, (key, idxs) in enumerate(groups):
+        kind = key[0]
+        if kind == "init":
+            ins = ins_list[idxs[0]]
+            with torch.no_grad():
+                for name, z in zip(ins.outs, solver.init_vectors(ins), strict=True):
+                    vals[name], anc[name] = z, 0
+        elif kind == "matmul":
+            _matmul_group(solver, program, idxs, vals, anc, leaf_of)
+        elif kind == "lincomb":
+            _lincomb_group(solver, program, idxs, vals, scalars)
+            for i in idxs:
+                anc[ins_list[i].out] = vec_anc(ins_list[i].args)
+        elif kind == "nonlin":
+            _nonlin_group(solver, program, idxs, vals, scalars)
+            for i in idxs:
+                anc[ins_list[i].out] = vec_anc(ins_list[i].args)
+        elif kind == "bilinear":
+            with torch.no_grad():
+                _bilinear_group(solver, program, idxs, vals, scalars)
+        else:
+            ins = ins_list[idxs[0]]
+            kinds = [program.kinds[a] for a in ins.args]
+            with torch.no_grad():
+                args = [vals[a] if k == VECTOR else scalars[a] for a, k in zip(ins.args, kinds, strict=True)]
+                if kind == "moment":
+                    scalars[ins.out] = solver.moment(ins, args, kinds)
+                else:
+                    scalars[ins.out] = torch.as_tensor(ins.fn(*args)).reshape(-1, 1)
+        for i in idxs:
+            ins = ins_list[i]
+            for a in (ins.arg,) if isinstance(ins, MatMul) else getattr(ins, "args", ()):
+                if last.get(a) == g:
+                    vals.pop(a, None)
+        done += len(idxs)
+        if progress is not None:
+            progress(min(done, total), total)
+    return scalars
+
+
+def _full(t: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
+    """``t`` broadcast to ``shape`` (no autograd node when it already has it)."""
+    return t if t.shape == shape else t.expand(shape)
+
+
+def _stack_args(program: Program, idxs: list[int], vals: dict[str, torch.Tensor],
+                scalars: dict[str, torch.Tensor], shape: tuple[int, int]) -> list[torch.Tensor]:
+    """Each argument position of a group's instructions stacked: vectors (K, R, P), scalars (K, R', 1)."""
+    first = program.instructions[idxs[0]]
+    out = []
+    for pos, a0 in enumerate(first.args):
+        if program.kinds[a0] == VECTOR:
+            out.append(torch.stack([_full(vals[program.instructions[i].args[pos]], shape) for i in idxs]))
+        else:
+            out.append(torch.stack([scalars[program.instructions[i].args[pos]].reshape(-1, 1) for i in idxs]))
+    return out
+
+
+def _nonlin_group(solver: _Solver, program: Program, idxs: list[int], vals: dict[str, torch.Tensor],
+                  scalars: dict[str, torch.Tensor]) -> None:
+    """Vector Nonlins of one function: one call on stacked arguments (coordinatewise functions broadcast
+    over the extra leading dimension); one call per instruction if the function does not."""
+    shape = (solver.R, solver.P)
+    ins_list = program.instructions
+    if len(idxs) > 1:
+        fn = ins_list[idxs[0]].fn
+        try:
+            out = torch.as_tensor(fn(*_stack_args(program, idxs, vals, scalars, shape)))
+            if out.shape != (len(idxs), *shape):
+                out = out.expand(len(idxs), *shape)
+        except (RuntimeError, TypeError, ValueError, IndexError):
+            out = None
+        if out is not None:
+            for i, row in zip(idxs, out.unbind(0), strict=True):
+                vals[ins_list[i].out] = row
+            return
+    for i in idxs:
+        ins = ins_list[i]
+        args = [vals[a] if program.kinds[a] == VECTOR else scalars[a] for a in ins.args]
+        vals[ins.out] = _full(torch.as_tensor(ins.fn(*args)), shape)
+
+
+def _lincomb_group(solver: _Solver, program: Program, idxs: list[int], vals: dict[str, torch.Tensor],
+                   scalars: dict[str, torch.Tensor]) -> None:
+    """Linear combinations ``sum_u C_ku v_u`` of one wave as one (batched over replicas) matrix product
+    over the union of their vectors, so autograd sees one node instead of one per term."""
+    ins_list = program.instructions
+    shape = (solver.R, solver.P)
+    col: dict[str, int] = {}
+    c_k, c_u, c_v = [], [], []  # constant coefficients
+    s_k, s_u, s_v = [], [], []  # scalar-variable coefficients (per replica)
+    for k, i in enumerate(idxs):
+        ins = ins_list[i]
+        fn = ins.fn
+        scal = iter(ins.args[fn.n_vec:])
+        for c, mult, v in zip(fn.consts, fn.mults, ins.args[:fn.n_vec], strict=True):
+            u = col.setdefault(v, len(col))
+            if c is None:
+                s_k.append(k)
+                s_u.append(u)
+                sv = scalars[next(scal)].reshape(-1)
+                s_v.append(sv * mult if mult != 1.0 else sv)
+            else:
+                c_k.append(k)
+                c_u.append(u)
+                c_v.append(c)
+    reps = solver.R
+    coef = torch.zeros(len(idxs), len(col), reps, dtype=solver.dtype, device=solver.device)
+    if c_k:
+        cv = torch.tensor(c_v, dtype=solver.dtype, device=solver.device)[:, None].expand(len(c_v), reps)
+        coef.index_put_((torch.tensor(c_k, device=solver.device), torch.tensor(c_u, device=solver.device)), cv,
+                        accumulate=True)
+    if s_k:
+        sv = torch.stack([v.expand(reps) for v in s_v]).to(solver.dtype)
+        coef.index_put_((torch.tensor(s_k, device=solver.device), torch.tensor(s_u, device=solver.device)), sv,
+                        accumulate=True)
+    # replicas lead, so the product is a batched GEMM without copies: (R, K, U) @ (R, U, P)
+    stack = torch.stack([_full(vals[v], shape) for v in col], dim=1)
+    out = torch.bmm(coef.permute(2, 0, 1), stack)  # (R, K, P)
+    for i, row in zip(idxs, out.unbind(1), strict=True):
+        vals[ins_list[i].out] = row
+
+
+def _bilinear_group(solver: _Solver, program: Program, idxs: list[int], vals: dict[str, torch.Tensor],
+                    scalars: dict[str, torch.Tensor]) -> None:
+    """Moments ``c E[Z^a Z^b]`` of one wave from one Gram matrix of the distinct ``a`` and ``b``."""
+    ins_list = program.instructions
+    shape = (solver.R, solver.P)
+    ca: dict[str, int] = {}
+    cb: dict[str, int] = {}
+    for i in idxs:
+        a, b = ins_list[i].args
+        ca.setdefault(a, len(ca))
+        cb.setdefault(b, len(cb))
+    if len(ca) * len(cb) > 4 * len(idxs) + 64:  # a sparse set of pairs: one at a time
+        for i in idxs:
+            ins = ins_list[i]
+            scalars[ins.out] = solver.moment(ins, [vals[a] for a in ins.args], [VECTOR, VECTOR])
+        return
+    sa = torch.stack([_full(vals[a], shape) for a in ca]) * solver.weights
+    sb = torch.stack([_full(vals[b], shape) for b in cb])
+    gram = torch.einsum("arp,brp->rab", sa, sb)  # (R, A, B)
+    ia = torch.tensor([ca[ins_list[i].args[0]] for i in idxs], device=solver.device)
+    ib = torch.tensor([cb[ins_list[i].args[1]] for i in idxs], device=solver.device)
+    c = torch.tensor([float(ins_list[i].fn.bilinear) for i in idxs], dtype=solver.dtype, device=solver.device)
+    picked = gram[:, ia, ib] * c  # (R, K)
+    for k, i in enumerate(idxs):
+        scalars[ins_list[i].out] = picked[:, k:k + 1]
+
+
+def _root_grads(roots: list[torch.Tensor], inputs: list[torch.Tensor],
+                weights: torch.Tensor) -> dict[int, torch.Tensor | None]:
+    """``d E[root_r] / d input`` for every root and input: ``{id(input): (n_roots, *input.shape)}`` (None
+    when no root depends on it). One backward pass per root over the grouped graph; a vmapped pass
+    over all roots at once (``is_grads_batched``) was measured slower."""
+    res: dict[int, list[torch.Tensor | None]] = {id(d): [] for d in inputs}
+    for x in roots:
+        grads = torch.autograd.grad((x * weights).sum(), inputs, retain_graph=True, allow_unused=True)
+        for d, g in zip(inputs, grads, strict=True):
+            res[id(d)].append(g)
+    return {k: (None if all(g is None for g in v) else
+                torch.stack([g if g is not None else torch.zeros_like(d) for g in v]))
+            for (k, v), d in zip(res.items(), inputs, strict=True)}
+
+
+def _matmul_group(solver: _Solver, program: Program, idxs: list[int], vals: dict[str, torch.Tensor],
+                  anc: dict[str, int], leaf_of: dict[tuple[str, bool], list[tuple[torch.Tensor, int]]]) -> None:
+    """The MatMuls of one level: each ``Zhat`` conditionally on its family's earlier ones (in program
+    order); the group's ``Zhat`` enter autograd through one per-replica offset tensor ``delta``,
+    so ``E[dZ^x/dZhat_j]`` is the gradient with respect to ``delta_j`` (replicas lead: (R, K, 1)). Then
+    ``Zdot^{Wx} = sigma^2 sum_j Z^{y_j} E[dZ^x/dZhat^{W^T y_j}]``, one product per family."""
+    ins_list = program.instructions
+    zhats, owns, roots = [], [], []
+    with torch.no_grad():
+        for i in idxs:
+            ins = ins_list[i]
+            fam = solver.families[(ins.matrix, ins.transpose)]
+            x = vals[ins.arg]
+            zhat, own, _ = solver.zhat(fam, x, anc[ins.arg])
+            zhats.append(_full(zhat, (solver.R, solver.P)))
+            owns.append(own)
+            roots.append(x)
+    delta = torch.zeros(solver.R, len(idxs), 1, dtype=solver.dtype, device=solver.device, requires_grad=True)
+    leaves = torch.stack(zhats, dim=1) + delta  # (R, K, P)
+    # record the new members (after every Zhat is drawn, so no root sees a group-mate)
+    for k, i in enumerate(idxs):
+        ins = ins_list[i]
+        fam = solver.families[(ins.matrix, ins.transpose)]
+        fam.inputs.append(roots[k])
+        leaf_of[(ins.matrix, ins.transpose)].append((delta, k))
+    # Zdot: E[dZ^x/dZhat_j] for every root x of the group and every leaf j of the other family it depends
+    # on: one vector-Jacobian product per root
+    need: list[tuple[int, tuple[str, bool], list[int]]] = []
+    for k, i in enumerate(idxs):
+        ins = ins_list[i]
+        okey = (ins.matrix, not ins.transpose)
+        oth = solver.families.get(okey)
+        if oth is None or not roots[k].requires_grad:
+            continue
+        sel = [j for j in range(len(leaf_of[okey])) if oth.own[j] & anc[ins.arg]]
+        if sel:
+            need.append((k, okey, sel))
+    terms: dict[tuple[str, bool], list[tuple[int, dict[int, torch.Tensor]]]] = {}
+    new_anc = list(owns)
+    if need:
+        deltas: dict[int, torch.Tensor] = {}
+        for _, okey, sel in need:
+            for j in sel:
+                d = leaf_of[okey][j][0]
+                deltas.setdefault(id(d), d)
+        dlist = list(deltas.values())
+        grads = _root_grads([roots[k] for k, _, _ in need], dlist, solver.weights)
+        for r, (k, okey, sel) in enumerate(need):
+            oth = solver.families[okey]
+            coefs: dict[int, torch.Tensor] = {}
+            for j in sel:
+                d, row = leaf_of[okey][j]
+                gr = grads[id(d)]
+                if gr is None:
+                    continue
+                coefs[j] = oth.sigma2 * gr[r, :, row, 0]  # (R,): E over each replica's particles
+                new_anc[k] |= oth.anc[j]
+            if coefs:
+                terms.setdefault(okey, []).append((k, coefs))
+    out = leaves
+    for okey, items in terms.items():
+        oth = solver.families[okey]
+        js = sorted({j for _, c in items for j in c})
+        pos = {j: u for u, j in enumerate(js)}
+        coef = torch.zeros(solver.R, len(idxs), len(js), dtype=solver.dtype, device=solver.device)
+        for k, c in items:
+            for j, v in c.items():
+                coef[:, k, pos[j]] = v
+        ys = torch.stack([_full(oth.inputs[j], (solver.R, solver.P)) for j in js], dim=1)  # (R, J, P)
+        out = out + torch.bmm(coef, ys)
+    rows = out.unbind(1)
+    for k, i in enumerate(idxs):
+        vals[ins_list[i].out] = rows[k]
+        anc[ins_list[i].out] = new_anc[k]
 
 
 __all__ = ["LimitResult", "choose_method", "estimate_memory", "gaussian_dims", "solve_limit"]

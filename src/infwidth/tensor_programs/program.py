@@ -167,6 +167,20 @@ def _sample_check(where: str, fn: Callable[..., Any], kinds: Sequence[str], vect
                             "drop linear=True or fix the function")
 
 
+def _bilinear_check(where: str, fn: Callable[..., Any], kinds: Sequence[str]) -> None:
+    """A Moment function with attribute ``bilinear = c`` promises ``fn(a, b) = c a b`` on two vectors (the
+    limit then computes a wave of such Moments from one Gram matrix); check it on sample points."""
+    c = fn.bilinear  # type: ignore[attr-defined]
+    if not (isinstance(c, (int, float)) and math.isfinite(c)) or list(kinds) != [VECTOR, VECTOR]:
+        raise UserError(f"{where}: a function marked bilinear = c needs a finite number c and two vector "
+                        "arguments; drop the mark or fix it")
+    gen = torch.Generator().manual_seed(4321)
+    a, b = (torch.randn(7, generator=gen, dtype=torch.float64) for _ in range(2))
+    if not torch.allclose(torch.as_tensor(fn(a, b), dtype=torch.float64), c * a * b, rtol=1e-9, atol=1e-12):
+        raise UserError(f"{where}: its function is marked bilinear = {c:g} but is not {c:g} * a * b on sample "
+                        "points; drop the mark or fix the function")
+
+
 @dataclass
 class Program:
     """A NETSOR-with-scalars program: a list of instructions, built with the methods below.
@@ -262,6 +276,8 @@ class Program:
             key = (ins.fn, tuple(arg_kinds), linear)
             if not isinstance(ins.fn, _LinComb) and key not in self._checked:  # library lincombs are linear
                 _sample_check(where, ins.fn, arg_kinds, vector_out=has_vec, linear=linear)
+                if isinstance(ins, Moment) and getattr(ins.fn, "bilinear", None) is not None:
+                    _bilinear_check(where, ins.fn, arg_kinds)
                 self._checked.add(key)
             kinds = {ins.out: VECTOR if (has_vec and isinstance(ins, Nonlin)) else SCALAR}
         else:
@@ -397,6 +413,9 @@ class Program:
 
 def _product(x: Any, y: Any) -> Any:
     return x * y
+
+
+_product.bilinear = 1.0  # type: ignore[attr-defined]  # fn(a, b) = 1.0 * a * b: the limit groups these Moments
 
 
 class _LinComb:

@@ -102,17 +102,15 @@ def test_deep_nonlinear_nets_approach_the_engine_limit_fast_version():
 # L=3 gelu measured a kernel slope of -0.602 over widths 2^6..2^13 (relative gaps ~1 at the narrow
 # widths, -0.55 over the last doubling): pre-asymptotic, see docs/tensor_programs.md section 6. Strict,
 # so the mark must go as soon as the case passes.
-_GELU3_PREASYMPTOTIC = pytest.mark.xfail(
-    strict=True, reason="kernel slope -0.60 at widths 2^6..2^13 (pre-asymptotic); needs widths to 2^15")
-
-
 @pytest.mark.slow
-@pytest.mark.parametrize(("depth", "phi"), [(2, "relu"), (2, "tanh"),
-                                            pytest.param(3, "gelu", marks=_GELU3_PREASYMPTOTIC),
-                                            (3, "relu"), (3, "tanh")])
-def test_deep_nonlinear_nets_approach_the_engine_limit_like_n_to_the_minus_half(depth, phi):
+@pytest.mark.parametrize(("depth", "phi", "seeds"), [(2, "relu", 8), (2, "tanh", 8), (3, "gelu", 32), (3, "relu", 8),
+                                                     (3, "tanh", 8)])
+def test_deep_nonlinear_nets_approach_the_engine_limit_like_n_to_the_minus_half(depth, phi, seeds):
+    # L = 3 gelu needs 32 seeds: with 8 its narrow widths' relative kernel gaps are O(1) per seed and the fitted
+    # kernel slope was -0.60, already at step 0 (before any SGD step); with 32 it is -0.48 (docs/tensor_programs.md,
+    # section 6). About 15 min for that case on one busy CPU.
     cfg = ConvergenceConfig(model="mlp", depth=depth, nonlinearity=phi, steps=5, batch=8, lr=0.3,
-                            widths=tuple(2**k for k in range(6, 14)), seeds=8, particles=2**16)
+                            widths=tuple(2**k for k in range(6, 14)), seeds=seeds, particles=2**16)
     res = run_convergence(cfg)
     assert abs(res.f_slope + 0.5) < 0.1 and abs(res.kernel_slope + 0.5) < 0.1, (res.f_slope, res.kernel_slope)
     assert res.limit["limit_f_se"] < res.f_error[-1]

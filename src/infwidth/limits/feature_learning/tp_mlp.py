@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from infwidth import nonlinearities as _nl
-from infwidth.device import resolve_device
+from infwidth.device import format_bytes, resolve_device
 from infwidth.errors import UserError, check_int
 from infwidth.limits.interface import Trajectory
 from infwidth.limits.sgd import (
@@ -42,7 +42,7 @@ from infwidth.limits.sgd import (
     train_module,
 )
 from infwidth.tensor_programs import LimitResult, Program, Var, run_finite, solve_limit
-from infwidth.tensor_programs.limit import _size, choose_method, estimate_memory, memory_budget
+from infwidth.tensor_programs.limit import choose_method, estimate_memory, memory_budget
 
 
 @contextlib.contextmanager
@@ -62,10 +62,10 @@ def _solve_bar(desc: str) -> Iterator[Callable[[int, int], None]]:
 
 
 class _Prod:
-    """``c * a * b`` (a degree-2 Moment function)."""
+    """``c * a * b`` (a degree-2 Moment function; ``bilinear`` lets the limit batch these Moments)."""
 
     def __init__(self, c: float) -> None:
-        self.c = c
+        self.c = self.bilinear = c
         self.__name__ = "x*y" if c == 1.0 else f"{c:g}*x*y"
 
     def __call__(self, a: Any, b: Any) -> Any:
@@ -593,8 +593,8 @@ class TensorProgramMupLimit:
                       if estimate_memory(build(t), particles // max(replicas, 1), replicas, itemsize, graph) <= budget),
                      None)
         t_hint = f"steps <= {fit_t}" if fit_t is not None else "no number of steps fits at this M"
-        raise UserError(f"the limit of {steps} steps with M={particles} particles needs ~{_size(need)} "
-                        f"(budget {_size(budget)}); pass particles <= {fit_m} or {t_hint}")
+        raise UserError(f"the limit of {steps} steps with M={particles} particles needs ~{format_bytes(need)} "
+                        f"(budget {format_bytes(budget)}); pass particles <= {fit_m} or {t_hint}")
 
     def finite_trajectory(self, width: int, seed: int, x: torch.Tensor, y: torch.Tensor, lr: float, steps: int,
                           batch: int, eval_x: torch.Tensor, loss: str | Loss = "mse") -> Trajectory:
