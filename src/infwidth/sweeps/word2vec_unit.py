@@ -19,12 +19,6 @@ from infwidth.errors import UserError
 from infwidth.experiments.word2vec.config import TrainConfig
 
 
-def _default_train() -> TrainConfig:
-    from infwidth.experiments.word2vec.config import PRESETS
-
-    return PRESETS["tiny"]
-
-
 @dataclass(frozen=True)
 class Word2VecPoint:
     """``model``: the model spec to train; ``train``: the run's settings (its ``models`` is set to ``(model,)``).
@@ -34,7 +28,7 @@ class Word2VecPoint:
     """
 
     model: str = "mup:64"
-    train: TrainConfig = field(default_factory=_default_train)
+    train: TrainConfig = field(default_factory=TrainConfig)  # the paper's settings (a mapping starts from them too)
     data: str | None = None
     questions: str | None = None
     device: str = "auto"
