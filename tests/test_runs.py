@@ -1,6 +1,7 @@
 """Run records, atomic writes and out-dir guarding."""
 
 import json
+import os
 from fractions import Fraction
 
 import pytest
@@ -20,6 +21,15 @@ def test_atomic_json_converts_fractions_and_leaves_no_temp_files(tmp_path):
     atomic_write_json(tmp_path / "x.json", {"r": Fraction(1, 2), "t": torch.tensor(3.0)})
     assert json.loads((tmp_path / "x.json").read_text()) == {"r": "1/2", "t": 3.0}
     assert [p.name for p in tmp_path.iterdir()] == ["x.json"]
+
+
+def test_atomic_files_get_ordinary_permissions_not_mkstemps_0600(tmp_path):
+    old = os.umask(0o022)
+    try:
+        atomic_write_json(tmp_path / "run.json", {"a": 1})
+    finally:
+        os.umask(old)
+    assert (tmp_path / "run.json").stat().st_mode & 0o777 == 0o644
 
 
 def test_atomic_torch_save_roundtrip(tmp_path):

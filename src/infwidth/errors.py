@@ -48,11 +48,13 @@ def check_int(value: object, what: str, minimum: int = 1) -> int:
     """``value`` if it is an int (not a bool) >= ``minimum``; else a one-line :class:`UserError`.
 
     The message reads "``what`` must be a positive integer, got ..." for ``minimum = 1`` and
-    "``what`` must be a non-negative integer, got ..." for ``minimum = 0``.
+    "``what`` must be a non-negative integer, got ..." for ``minimum = 0``. A ``what`` that is a
+    parameter name (an identifier) is written in backquotes, so the CLI prints it as its flag.
     """
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         kind = {1: "a positive integer", 0: "a non-negative integer"}.get(minimum, f"an integer >= {minimum}")
-        raise UserError(f"{what} must be {kind}, got {value!r}")
+        name = f"`{what}`" if what.isidentifier() else what  # a parameter name: the CLI shows it as its flag
+        raise UserError(f"{name} must be {kind}, got {value!r}")
     return value
 
 

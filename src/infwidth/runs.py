@@ -73,6 +73,13 @@ def jsonable(obj: Any) -> Any:
     return obj
 
 
+def _umask() -> int:
+    """The process's umask (reading it means setting it; it is set straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextmanager
 def atomic_file(path: str | Path) -> Iterator[BinaryIO]:
     """Open a temp file beside ``path`` for binary writing; on success it atomically replaces ``path``.
@@ -84,6 +91,7 @@ def atomic_file(path: str | Path) -> Iterator[BinaryIO]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; results are ordinary files (0644 under umask 022)
         with os.fdopen(fd, "wb") as fh:
             yield fh
             fh.flush()

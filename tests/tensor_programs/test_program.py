@@ -82,4 +82,4 @@ def test_malformed_programs_get_one_line_errors_naming_the_instruction():
     msg = _catch(lambda: Program(instructions=[Matrix("W"), Nonlin("y", torch.tanh, ("W",))]))
     assert "is a matrix" in msg
     assert "positive semidefinite" in _catch(lambda: Program().vectors(["a", "b"], [[1, 2], [2, 1]]))
-    assert "width must be" in _catch(lambda: run_finite(p, 0))
+    assert "`width` must be" in _catch(lambda: run_finite(p, 0))

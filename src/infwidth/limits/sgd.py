@@ -24,7 +24,7 @@ def check_dims(d_in: int, d_out: int) -> None:
 def check_width(width: int) -> int:
     """Widths are integers >= 1 (one-line error otherwise)."""
     if isinstance(width, bool) or not isinstance(width, int) or width < 1:
-        raise UserError(f"width must be an integer >= 1, got {width!r}; pass e.g. width=1024")
+        raise UserError(f"`width` must be an integer >= 1, got {width!r}; pass e.g. `width=1024`")
     return width
 
 

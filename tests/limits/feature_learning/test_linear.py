@@ -139,7 +139,7 @@ def test_bad_inputs_are_one_line_errors():
     lim = LinearMupLimit(3, 2)
     with pytest.raises(UserError, match="d_in=3"):
         lim(torch.zeros(4, 5, dtype=F64))
-    with pytest.raises(UserError, match="width must be"):
+    with pytest.raises(UserError, match="`width` must be"):
         lim.sample(0, seed=0)
     with pytest.raises(UserError, match="d_in"):
         LinearMupLimit(0, 2)

@@ -80,7 +80,7 @@ def test_bad_inputs():
         lim.train(x, y, 0.1, 2, 2, ex, method="mc", samples=10, replicas=8)
     with pytest.raises(UserError, match="exceeds the requested"):
         lim.train(x, y, 0.5, 3, 4, ex, method="mc", samples=256, replicas=8, max_se=1e-5)
-    with pytest.raises(UserError, match="width must be"):
+    with pytest.raises(UserError, match="`width` must be"):
         lim.sample(0, 0)
 
 
