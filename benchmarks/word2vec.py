@@ -2,15 +2,17 @@
 
     python benchmarks/word2vec.py speed [--vocab 10000,30000] [--width 256] [--seconds 60]
     python benchmarks/word2vec.py batch [--batches 1,16,64,256,1024] [--model mup:64]
-    python benchmarks/word2vec.py compare --binary PATH/TO/word2vec [--vocab 10000] [--seconds 90]
+    python benchmarks/word2vec.py compare --binary PATH/TO/word2vec [--vocab 10000] [--seconds 90] [--threads 1,2]
     python benchmarks/word2vec.py step [--vocab 10000,30000] [--storage float32,bfloat16] [--threads 1,2]
+    python benchmarks/word2vec.py gather [--vocab 30000] [--rows 4400] [--blocks 512,2048]
 
-``step`` times one training step of the limit (and ``--model``) against the memory-bandwidth
+``step`` times one training step of the limit (and ``--models``) against the memory-bandwidth
 floor measured beside it: the floor is the time to stream the bytes of the rows the step must
 read and write once (the unique context and output rows of each batch, V values each, read and
 written once) through one in-place pass over a contiguous buffer of that size. It reports CPU
 seconds per batch (``time.process_time``: on a shared machine wall time mostly measures the other
-jobs), the fraction of the floor reached, and the previous (unfused, row-major) step for contrast.
+jobs) and the fraction of the floor reached, for the steps named by ``--steps``: the fused CPU
+kernel, the torch blocked step, and the previous (unfused, row-major) step.
 
 ``compare`` runs the paper's C program (edwardjhu/TP4 ``Word2Vec/src/word2vec.c``, compiled by the
 user; it is not part of this repository; its progress lines -- every 500k words, or more often in a
@@ -174,9 +176,9 @@ def compare(args: argparse.Namespace) -> None:
     ids_path = os.path.join(tmp, "ids.npz")
     np.savez(ids_path, ids=data.ids, counts=data.counts, keep=data.keep, neg_cdf=data.neg_cdf)
     print(f"# corpus: first {args.chars:,} characters, min-count {min_count}, V = {V:,} (+ </s> in the C code); "
-          f"C threads {args.c_threads}, ours 1 thread, batch {args.batch}, {args.seconds:.0f} s per case")
-    print("| model | word2vec.c words/s | ours words/s | ours / C | our peak RSS GB |")
-    print("|---|---|---|---|---|")
+          f"C threads {args.c_threads}, batch {args.batch}, {args.seconds:.0f} s per case")
+    print("| model | word2vec.c words/s | our threads | ours words/s | ours / C | our peak RSS GB |")
+    print("|---|---|---|---|---|---|")
     base = [args.binary, "-train", text, "-output", os.path.join(tmp, "vec"), "-window", "8", "-negative", "25",
             "-sample", "1e-4", "-threads", str(args.c_threads), "-binary", "1", "-iter", "1", "-wd", "0.001",
             "-alpha", "0.05", "-min-count", str(min_count)]
@@ -186,13 +188,18 @@ def compare(args: argparse.Namespace) -> None:
         if spec not in args.cases:
             continue
         c = _c_words_per_s(base + extra, args.seconds) if args.binary != "none" else float("nan")
-        cmd = [sys.executable, __file__, "_ours", spec, ids_path, str(args.batch), str(args.seconds), "1"]
-        ours = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1])
-        print(f"| {name} | {c:,.0f} | {ours['words_per_s']:,.0f} | {ours['words_per_s'] / c:.2f} | "
-              f"{ours['peak_rss_gb']:.2f} |", flush=True)
+        for threads in args.threads:
+            cmd = [sys.executable, __file__, "_ours", spec, ids_path, str(args.batch), str(args.seconds), str(threads)]
+            out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
+            ours = json.loads(out)
+            print(f"| {name} | {c:,.0f} | {threads} | {ours['words_per_s']:,.0f} | {ours['words_per_s'] / c:.2f} | "
+                  f"{ours['peak_rss_gb']:.2f} |", flush=True)
 
 
-def _step_case(spec: str, vocab: int, storage: str, threads: int, batches: int, unfused: bool) -> dict:
+STEPS = {"kernel": "fused kernel", "torch": "torch blocked", "unfused": "unfused (before)"}
+
+
+def _step_case(spec: str, vocab: int, storage: str, threads: int, batches: int, which: str, B: int = 256) -> dict:
     import numpy as np
     import torch
 
@@ -201,7 +208,6 @@ def _step_case(spec: str, vocab: int, storage: str, threads: int, batches: int, 
     from infwidth.experiments.word2vec.train import corpus_from_ids, epoch_stream, make_batch
 
     torch.set_num_threads(threads)
-    B = 256
     rng = np.random.default_rng(0)
     zipf = 1.0 / np.arange(1, vocab + 1)
     tokens = rng.choice(vocab, size=max(2_000_000, 40 * vocab), p=zipf / zipf.sum())
@@ -212,7 +218,7 @@ def _step_case(spec: str, vocab: int, storage: str, threads: int, batches: int, 
                                                            np.random.default_rng([0, b])))
              for b in range(batches + 1)]
     itemsize = getattr(torch, storage).itemsize
-    if unfused:  # the previous step on row-major matrices (built directly: never two copies at once)
+    if which == "unfused":  # the previous step on row-major matrices (built directly: never two copies at once)
         if spec == "limit":
             emb, out = torch.eye(vocab), torch.zeros(vocab, vocab)
         else:
@@ -228,7 +234,7 @@ def _step_case(spec: str, vocab: int, storage: str, threads: int, batches: int, 
         model = build_model(spec, vocab, storage=getattr(torch, storage))
 
         def step(batch, seed):
-            return cbow_update(model, *batch, 0.05, 0.001, rounding_seed=seed)
+            return cbow_update(model, *batch, 0.05, 0.001, rounding_seed=seed, kernel=which == "kernel")
     step(cases[0], 0)  # warm-up
     rows = 0
     t_cpu, t_wall = time.process_time(), time.perf_counter()
@@ -239,21 +245,25 @@ def _step_case(spec: str, vocab: int, storage: str, threads: int, batches: int, 
         rows += len(torch.unique(ctx[mask])) + len(torch.unique(torch.cat([tgt[:, None], neg], 1)))
     width = vocab if spec == "limit" else int(spec.split(":")[1])
     row_bytes = rows / batches * width * itemsize  # bytes of the unique rows of one batch
-    # The floor: read and write those bytes once, streaming (in place, contiguous, same dtype).
-    buf = torch.ones(int(row_bytes // itemsize), dtype=getattr(torch, storage))
+    # The floor: read and write those bytes once, streaming (in place, contiguous; float32 whatever
+    # the storage, so that a slow 16-bit multiply cannot make the floor look lower than memory allows).
+    # At most 512 MB are streamed and the time scaled to the full size (linear far beyond the
+    # caches), so the paper-scale limit's 19 GB and the buffer never have to fit side by side.
+    n = int(min(row_bytes, 512e6) // 4)
+    buf = torch.ones(n, dtype=torch.float32)
     buf.mul_(1.0)
     t = time.process_time()
     for _ in range(5):
         buf.mul_(1.0)
-    floor = (time.process_time() - t) / 5
-    return {"model": spec, "V": vocab, "storage": storage, "threads": threads, "unfused": unfused,
+    floor = (time.process_time() - t) / 5 * (row_bytes / (4 * n))
+    return {"model": spec, "V": vocab, "storage": storage, "threads": threads, "step": which,
             "cpu_s_per_batch": cpu, "wall_s_per_batch": wall, "floor_s": floor,
             "floor_gb_per_s": 2 * row_bytes / floor / 1e9, "unique_rows_per_batch": rows / batches,
             "targets_per_cpu_s": B / cpu, "peak_rss_gb": _peak_rss_gb()}
 
 
 def step_speed(args: argparse.Namespace) -> None:
-    print(f"# machine: {platform.processor() or platform.machine()}, {platform.platform()}; batch 256, "
+    print(f"# machine: {platform.processor() or platform.machine()}, {platform.platform()}; batch {args.batch}, "
           f"{args.batches} batches per case, synthetic Zipf corpus; times are CPU seconds (process_time)")
     print("| model | V | storage | step | threads | CPU s / batch | wall s / batch | floor s (GB/s) | "
           "fraction of floor | targets per CPU s |")
@@ -262,16 +272,72 @@ def step_speed(args: argparse.Namespace) -> None:
         for spec in args.models:
             for storage in args.storage:
                 for threads in args.threads:
-                    for unfused in ([False, True] if args.unfused and storage != "bfloat16" else [False]):
+                    for which in args.steps:
+                        if which == "unfused" and storage == "bfloat16":
+                            continue  # the unfused step has no 16-bit storage
                         cmd = [sys.executable, __file__, "_step", spec, str(vocab), storage, str(threads),
-                               str(args.batches), str(int(unfused))]
+                               str(args.batches), which, str(args.batch)]
                         out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
                         r = json.loads(out.strip().splitlines()[-1])
-                        print(f"| {spec} | {vocab:,} | {storage} | {'unfused (before)' if unfused else 'blocked'} | "
+                        print(f"| {spec} | {vocab:,} | {storage} | {STEPS[which]} | "
                               f"{threads} | {r['cpu_s_per_batch']:.3f} | {r['wall_s_per_batch']:.3f} | "
                               f"{r['floor_s']:.3f} ({r['floor_gb_per_s']:.1f}) | "
                               f"{r['floor_s'] / r['cpu_s_per_batch']:.0%} | {r['targets_per_cpu_s']:,.0f} |",
                               flush=True)
+
+
+def gather(args: argparse.Namespace) -> None:
+    """Memory rates of the kernel's access pattern, one process, side by side: scale in place the
+    ``--rows`` unique rows (random, sorted) of a float32 block store ``nb x V x c`` (each row one
+    ``c``-float segment per block), on 4 KB pages and on 2 MB pages, against one contiguous pass over
+    as many bytes. GB/s count the bytes once (read + write of each)."""
+    import numpy as np
+    import torch
+    from numba import njit
+
+    from infwidth.experiments.word2vec.models import _advise_huge_pages
+
+    @njit
+    def scale_rows(store, rows):
+        for k in range(store.shape[0]):
+            for u in range(len(rows)):
+                r = store[k, rows[u]]
+                for j in range(store.shape[2]):
+                    r[j] *= np.float32(1.0001)
+
+    @njit
+    def scale_all(buf):
+        for i in range(len(buf)):
+            buf[i] *= np.float32(1.0001)
+
+    V = args.vocab
+    rows = np.sort(np.random.default_rng(0).choice(V, args.rows, replace=False))
+    print(f"# V = {V:,}, {args.rows:,} unique rows, float32, one thread; best of 3 passes")
+    print("| block c | pages | store GB | rows GB | s / pass | GB/s | contiguous GB/s |")
+    print("|---|---|---|---|---|---|---|")
+    for c in args.blocks:
+        nb = -(-V // c)
+        for huge in (False, True):
+            store = torch.empty(nb, V, c)
+            if huge:
+                _advise_huge_pages(store)
+            store.fill_(1.0)
+            arr = store.numpy()
+            scale_rows(arr[:1], rows[:2])  # compile
+            t = min(_timed(scale_rows, arr, rows) for _ in range(3))
+            gb = nb * args.rows * c * 4 / 1e9
+            buf = np.ones(int(gb * 1e9 / 4), np.float32)
+            scale_all(buf[:16])
+            tc = min(_timed(scale_all, buf) for _ in range(3))
+            print(f"| {c} | {'2 MB' if huge else '4 KB'} | {store.numel() * 4 / 1e9:.2f} | {gb:.2f} | {t:.3f} | "
+                  f"{gb / t:.1f} | {gb / tc:.1f} |", flush=True)
+            del store, arr, buf
+
+
+def _timed(f, *a) -> float:
+    t = time.perf_counter()
+    f(*a)
+    return time.perf_counter() - t
 
 
 def _agreement(a, b, top: int = 300) -> float:
@@ -332,8 +398,8 @@ def main() -> None:
         print(json.dumps(_ours_on_corpus(spec, ids_path, int(batch), float(seconds), int(threads))))
         return
     if len(sys.argv) > 1 and sys.argv[1] == "_step":
-        spec, vocab, storage, threads, batches, unfused = sys.argv[2:8]
-        print(json.dumps(_step_case(spec, int(vocab), storage, int(threads), int(batches), bool(int(unfused)))))
+        spec, vocab, storage, threads, batches, which, batch = sys.argv[2:9]
+        print(json.dumps(_step_case(spec, int(vocab), storage, int(threads), int(batches), which, int(batch))))
         return
     if len(sys.argv) > 1 and sys.argv[1] == "_case":
         spec, vocab, batch, seconds, threads = sys.argv[2:7]
@@ -363,6 +429,7 @@ def main() -> None:
     c.add_argument("--batch", type=int, default=256)
     c.add_argument("--seconds", type=float, default=90.0)
     c.add_argument("--c-threads", type=int, default=2)
+    c.add_argument("--threads", type=ints, default=[1], help="our thread counts, each beside the same C run")
     c.add_argument("--cases", default="mup:256,limit", help="which of mup:256,limit to run")
     st = sub.add_parser("step")
     st.add_argument("--vocab", type=ints, default=[10000, 30000])
@@ -370,9 +437,17 @@ def main() -> None:
     st.add_argument("--storage", type=lambda s: s.split(","), default=["float32", "bfloat16"])
     st.add_argument("--threads", type=ints, default=[1, 2])
     st.add_argument("--batches", type=int, default=6)
-    st.add_argument("--unfused", action=argparse.BooleanOptionalAction, default=True)
+    st.add_argument("--batch", type=int, default=256, help="targets per batch (paper-text8 trains with 1024)")
+    st.add_argument("--steps", type=lambda s: s.split(","), default=["kernel", "torch"],
+                    help=f"which of {','.join(STEPS)} to time (kernel: the fused CPU kernel, the default on CPU)")
+    g = sub.add_parser("gather")
+    g.add_argument("--vocab", type=int, default=30000)
+    g.add_argument("--rows", type=int, default=4400)
+    g.add_argument("--blocks", type=ints, default=[512, 2048])
     args = p.parse_args()
-    {"speed": speed, "batch": batch_quality, "compare": compare, "step": step_speed}[args.mode](args)
+    if args.mode == "step" and not set(args.steps) <= set(STEPS):
+        p.error(f"--steps: choose from {','.join(STEPS)}")
+    {"speed": speed, "batch": batch_quality, "compare": compare, "step": step_speed, "gather": gather}[args.mode](args)
 
 
 if __name__ == "__main__":

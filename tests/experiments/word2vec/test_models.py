@@ -216,10 +216,11 @@ def _unfused_mats(E, Out, train_emb=True):
             "out_scale": torch.ones(len(E), dtype=F64), "train_emb": train_emb}
 
 
+@pytest.mark.parametrize("kernel", [True, False], ids=["cpu-kernel", "torch-step"])
 @pytest.mark.parametrize("block", [3, 7, 64])
 @pytest.mark.parametrize("train_emb", [True, False])
-def test_blocked_step_equals_the_unfused_step_with_repeated_rows(block, train_emb):
-    """The blocked, fused step equals the previous (unfused, row-major) step to 1e-12 in float64 on
+def test_blocked_step_equals_the_unfused_step_with_repeated_rows(block, train_emb, kernel):
+    """The blocked step (the fused CPU kernel and the torch step) equals the previous (unfused, row-major) step to 1e-12 in float64 on
     random batches where rows repeat inside a batch (a small vocabulary: contexts repeat words,
     negatives repeat and hit their targets), over several steps with weight decay, at column
     blocks that divide the width, do not divide it, and exceed it."""
@@ -232,7 +233,7 @@ def test_blocked_step_equals_the_unfused_step_with_repeated_rows(block, train_em
     for _ in range(6):
         ctx, mask, tgt, neg = _random_batch(rng, V, B=9, C=6, K=7)
         repeats += int(len(torch.unique(neg)) < neg.numel()) + int(bool((neg == tgt[:, None]).any()))
-        l1, b1 = cbow_update(model, ctx, mask, tgt, neg, lr=0.2, weight_decay=0.05)
+        l1, b1 = cbow_update(model, ctx, mask, tgt, neg, lr=0.2, weight_decay=0.05, kernel=kernel)
         l2, b2 = cbow_update_unfused(mats, ctx, mask, tgt, neg, lr=0.2, weight_decay=0.05)
         assert b1 == b2 and abs(l1 - l2) < 1e-10 * max(1.0, abs(l2))
     assert repeats >= 6  # the batches really share rows
@@ -315,3 +316,111 @@ def test_checkpoints_of_the_row_major_layout_still_load():
     model = CBOWModel.from_state(old)
     assert model.width == 700 and model.emb_store.shape[0] == 2
     assert torch.equal(model.embeddings(), E * s[:, None]) and torch.equal(model.output_vectors(), Out * s[:, None])
+
+
+def _kernel_and_torch_models(E, Out, train_emb, block, storage=None):
+    E, Out = torch.as_tensor(E), torch.as_tensor(Out)
+    return tuple(CBOWModel.from_matrices(E, Out, "mup", train_emb, storage=storage, block=block) for _ in range(2))
+
+
+@pytest.mark.parametrize("block", [4, 5, 64])  # divides the width 20, does not, exceeds it
+@pytest.mark.parametrize("train_emb", [True, False])
+def test_cpu_kernel_equals_the_torch_step_in_float64(block, train_emb):
+    """The fused CPU kernel and the torch blocked step agree to 1e-12 in float64 (they differ only
+    in the order of float sums: rounding ~1e-16 per operation, over a dozen steps of rows of
+    size ~1) on batches with repeated context words, repeated negatives and negatives equal to
+    their target, with weight decay; losses and per-row scales agree too."""
+    rng = np.random.default_rng(21)
+    V, n = 19, 20
+    kern, ref = _kernel_and_torch_models(rng.normal(size=(V, n)) / 3, rng.normal(size=(V, n)) / 3, train_emb, block)
+    hits = 0
+    for _ in range(12):
+        ctx, mask, tgt, neg = _random_batch(rng, V, B=11, C=6, K=8)
+        hits += int(bool((neg == tgt[:, None]).any())) + int(len(torch.unique(ctx[mask])) < int(mask.sum()))
+        l1, b1 = cbow_update(kern, ctx, mask, tgt, neg, lr=0.2, weight_decay=0.05, kernel=True)
+        l2, b2 = cbow_update(ref, ctx, mask, tgt, neg, lr=0.2, weight_decay=0.05, kernel=False)
+        assert b1 == b2 and abs(l1 - l2) < 1e-10 * max(1.0, abs(l2))
+    assert hits >= 12
+    for a, b in ((kern.embeddings(), ref.embeddings()), (kern.output_vectors(), ref.output_vectors()),
+                 (kern.emb_scale, ref.emb_scale), (kern.out_scale, ref.out_scale)):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=0, atol=1e-12)
+    assert not torch.equal(kern.out_store, torch.zeros_like(kern.out_store))
+    if not train_emb:
+        assert torch.equal(kern.emb_store, ref.emb_store)  # frozen: not one bit moved
+
+
+def _bf16_ulps(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Distance in bfloat16 steps between stored values of the same sign (monotone bit order)."""
+    ia, ib = a.view(torch.int16).to(torch.int32), b.view(torch.int16).to(torch.int32)
+    return (ia - ib).abs()
+
+
+@pytest.mark.parametrize("small_pool", [False, True], ids=["pool", "split-windows"])
+def test_cpu_kernel_bfloat16_matches_the_torch_step(small_pool, monkeypatch):
+    """bfloat16 storage: the kernel rounds with the same random bits as the torch step (same
+    dither windows, drawn in the same order from the step's seed). The float32 sums before the
+    rounding differ in order, by ~1e-7 relative, so a value whose sum sits within that of a
+    rounding threshold may round the other way: stored values differ by at most one bfloat16
+    step, in at most 0.1% of the updated entries (~4e-5 expected: 1e-7 against a step of 2^-8).
+    ``split-windows`` shrinks the dither pool so that one rounding call reads several windows."""
+    from infwidth.experiments.word2vec import models
+
+    if small_pool:
+        monkeypatch.setattr(models, "DITHER_POOL", 1 << 9)
+        monkeypatch.setattr(models, "_dither_pools", {})
+    rng = np.random.default_rng(22)
+    V, n = 60, 40
+    kern, ref = _kernel_and_torch_models(rng.normal(size=(V, n)).astype(np.float32) / 3,
+                                         rng.normal(size=(V, n)).astype(np.float32) / 3, True, 16, torch.bfloat16)
+    for step in range(15):
+        batch = _random_batch(rng, V, B=24, C=6, K=8)
+        cbow_update(kern, *batch, lr=0.05, weight_decay=0.01, rounding_seed=step, kernel=True)
+        cbow_update(ref, *batch, lr=0.05, weight_decay=0.01, rounding_seed=step, kernel=False)
+    moved = 0
+    for a, b in ((kern.emb_store, ref.emb_store), (kern.out_store, ref.out_store)):
+        ulps = _bf16_ulps(a, b)
+        assert int(ulps.max()) <= 1
+        assert int((ulps > 0).sum()) <= max(1, a.numel() // 1000)
+        moved += int((a != b).sum())
+    assert torch.allclose(kern.emb_scale, ref.emb_scale, rtol=1e-6, atol=0)
+    start = _kernel_and_torch_models(np.zeros((V, n), np.float32), np.zeros((V, n), np.float32), True, 16,
+                                     torch.bfloat16)[0]
+    assert not torch.equal(kern.out_store, start.out_store)  # it trained
+
+
+def test_cpu_kernel_result_does_not_depend_on_the_thread_count():
+    """Column blocks are independent: 1 and 2 threads give bit-identical models."""
+    rng = np.random.default_rng(23)
+    V, n = 50, 48
+    E, Out = rng.normal(size=(V, n)).astype(np.float32), rng.normal(size=(V, n)).astype(np.float32)
+    models = _kernel_and_torch_models(E, Out, True, 8)
+    batches = [_random_batch(rng, V, B=16) for _ in range(5)]
+    old = torch.get_num_threads()
+    try:
+        for threads, model in zip((1, 2), models, strict=True):
+            torch.set_num_threads(threads)
+            for batch in batches:
+                cbow_update(model, *batch, lr=0.1, weight_decay=0.01, kernel=True)
+    finally:
+        torch.set_num_threads(old)
+    assert torch.equal(models[0].emb_store, models[1].emb_store)
+    assert torch.equal(models[0].out_store, models[1].out_store)
+
+
+def test_the_default_step_uses_the_kernel_where_it_was_measured_faster(monkeypatch):
+    """On the CPU: the kernel for 16-bit storage and for models of several column blocks (the
+    limit), the torch step for one-block float32 widths; ``kernel=False`` always the torch step."""
+    from infwidth.experiments.word2vec import cpu_kernel
+
+    calls = []
+    real = cpu_kernel.pass1
+    monkeypatch.setattr(cpu_kernel, "pass1", lambda *a: (calls.append(1), real(*a))[1])
+    rng = np.random.default_rng(24)
+    batch = _random_batch(rng, 30, B=4)
+    cases = [(build_model("limit", 30, block=8), None, True), (build_model("mup:8", 30), None, False),
+             (build_model("mup:8", 30, storage=torch.bfloat16), None, True),
+             (build_model("limit", 30, block=8), False, False)]
+    for model, kernel, expected in cases:
+        calls.clear()
+        cbow_update(model, *batch, lr=0.1, kernel=kernel)
+        assert bool(calls) == expected, (model.width, model.storage_dtype, kernel)

@@ -18,7 +18,9 @@ context size).
 
 from __future__ import annotations
 
+import ctypes
 import math
+import sys
 import warnings
 from dataclasses import dataclass
 
@@ -40,6 +42,36 @@ COLUMN_BLOCK = 512
 MIN_SCALE = 1e-4
 
 STORAGES = ("float32", "float64", "bfloat16")
+
+# Stored blocks at least this large ask the OS for 2 MB pages (Linux, CPU): a step reads a few
+# thousand rows scattered over GBs, and with 4 KB pages nearly every row segment is a TLB miss
+# (measured: gathering 2 KB row segments of a 3.6 GB block store ran 1.7x faster on huge pages).
+HUGE_PAGE_BYTES = 256 << 20
+_MADV_HUGEPAGE, _MADV_COLLAPSE = 14, 25
+
+
+def _advise_huge_pages(t: torch.Tensor, collapse: bool = False) -> None:
+    """Ask Linux to back ``t`` (CPU) with transparent huge pages: before its first touch that is
+    enough; ``collapse`` also converts pages already in place (memory loaded from a checkpoint).
+    Best effort: anything else (another OS, an old kernel, THP off) leaves ``t`` as it is."""
+    n = t.numel() * t.element_size()
+    if t.device.type != "cpu" or n < HUGE_PAGE_BYTES or not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        lo = (t.data_ptr() + (1 << 21) - 1) & ~((1 << 21) - 1)
+        hi = (t.data_ptr() + n) & ~((1 << 21) - 1)
+        for advice in (_MADV_HUGEPAGE, _MADV_COLLAPSE) if collapse else (_MADV_HUGEPAGE,):
+            libc.madvise(ctypes.c_void_p(lo), ctypes.c_size_t(hi - lo), advice)
+    except (OSError, AttributeError):
+        pass
+
+
+def _zero_blocks(nb: int, V: int, c: int, dtype: torch.dtype, device) -> torch.Tensor:
+    """A zeroed ``nb x V x c`` block store (on huge pages where :func:`_advise_huge_pages` can)."""
+    t = torch.empty(nb, V, c, dtype=dtype, device=device)
+    _advise_huge_pages(t)
+    return t.zero_()
 
 
 @dataclass
@@ -121,6 +153,9 @@ class CBOWModel:
             emb, out = state.pop("emb_rows"), state.pop("out_rows")
             state.update(emb_store=to_blocks(emb, COLUMN_BLOCK, emb.dtype), out_store=to_blocks(out, COLUMN_BLOCK, out.dtype),
                          width=emb.shape[1])
+        else:  # loaded from a checkpoint: move the blocks onto huge pages in place
+            for name in ("emb_store", "out_store"):
+                _advise_huge_pages(state[name], collapse=True)
         return cls(**state)
 
 
@@ -129,7 +164,7 @@ def to_blocks(mat: torch.Tensor, block: int, dtype: torch.dtype) -> torch.Tensor
     V, n = mat.shape
     c = max(1, min(block, n))
     nb = -(-n // c)
-    store = torch.zeros(nb, V, c, dtype=dtype, device=mat.device)
+    store = _zero_blocks(nb, V, c, dtype, mat.device)
     for k in range(nb):
         cols = mat[:, k * c : (k + 1) * c]
         store[k, :, : cols.shape[1]] = cols
@@ -192,10 +227,10 @@ def build_model(
     if kind in ("limit", "ntk") and width is None:  # identity embeddings, written straight into blocks
         c = max(1, min(block, V))
         nb = -(-V // c)
-        emb = torch.zeros(nb, V, c, dtype=storage, device=device)
+        emb = _zero_blocks(nb, V, c, storage, device)
         rows = torch.arange(V, device=device)
         emb[rows // c, rows, rows % c] = 1.0
-        out = torch.zeros(nb, V, c, dtype=storage, device=device)
+        out = _zero_blocks(nb, V, c, storage, device)
         model = CBOWModel(emb, out, V, kind, train_emb=kind == "limit")
         model.emb_scale, model.out_scale = (torch.ones(V, dtype=dtype, device=device) for _ in range(2))
         return model
@@ -280,19 +315,32 @@ DITHER_POOL = 1 << 23
 _dither_pools: dict[str, torch.Tensor] = {}
 
 
-def _dither(n: int, gen: torch.Generator, device: torch.device) -> torch.Tensor:
-    """``n`` int32 values uniform in [0, 2^16): windows of the pool at uniformly random offsets."""
+def _dither_pool(device: torch.device | str) -> torch.Tensor:
     key = str(device)
     if key not in _dither_pools:
         g = torch.Generator().manual_seed(0x5EED)
         _dither_pools[key] = torch.randint(0, 1 << 16, (DITHER_POOL,), generator=g, dtype=torch.int32).to(device)
-    pool = _dither_pools[key]
-    parts = []
+    return _dither_pools[key]
+
+
+def _dither_offsets(n: int, gen: torch.Generator) -> list[int]:
+    """Pool offsets of the windows (of ``DITHER_POOL // 2`` values, the last one shorter) that give
+    ``n`` dither values: one draw from ``gen`` per window."""
+    offs = []
     while n > 0:
         m = min(n, DITHER_POOL // 2)
-        off = int(torch.randint(0, DITHER_POOL - m + 1, (1,), generator=gen))
-        parts.append(pool[off : off + m])
+        offs.append(int(torch.randint(0, DITHER_POOL - m + 1, (1,), generator=gen)))
         n -= m
+    return offs
+
+
+def _dither(n: int, gen: torch.Generator, device: torch.device) -> torch.Tensor:
+    """``n`` int32 values uniform in [0, 2^16): windows of the pool at uniformly random offsets."""
+    pool = _dither_pool(device)
+    offs, parts = _dither_offsets(n, gen), []
+    for i, off in enumerate(offs):
+        m = min(n - i * (DITHER_POOL // 2), DITHER_POOL // 2)
+        parts.append(pool[off : off + m])
     return parts[0] if len(parts) == 1 else torch.cat(parts)
 
 
@@ -319,8 +367,6 @@ def _sorted_groups(keys: torch.Tensor, n_groups: int):
     return order, offsets
 
 
-@torch.no_grad()
-
 def _nonempty_contexts(
     ctx: torch.Tensor, ctx_mask: torch.Tensor, targets: torch.Tensor, negatives: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -331,6 +377,21 @@ def _nonempty_contexts(
         return ctx[keep], ctx_mask[keep], targets[keep], negatives[keep], cw[keep]
     return ctx, ctx_mask, targets, negatives, cw
 
+
+def kernel_available(model: CBOWModel) -> bool:
+    """Whether the fused CPU kernels (numba) can run ``model``'s step: CPU, contiguous storage."""
+    if model.device.type != "cpu" or not (model.emb_store.is_contiguous() and model.out_store.is_contiguous()):
+        return False
+    if model.emb_store.dtype == torch.float16:  # the kernels widen 16-bit values as bfloat16 bits
+        return False
+    try:
+        from infwidth.experiments.word2vec import cpu_kernel  # noqa: F401
+    except ImportError:  # numba missing: the torch step
+        return False
+    return True
+
+
+@torch.no_grad()
 def cbow_update(
     model: CBOWModel,
     ctx: torch.Tensor,
@@ -341,6 +402,7 @@ def cbow_update(
     weight_decay: float = 0.0,
     *,
     rounding_seed: int = 0,
+    kernel: bool | None = None,
 ) -> tuple[float, int]:
     """One SGD step of CBOW with negative sampling for a minibatch of target words.
 
@@ -358,7 +420,20 @@ def cbow_update(
     are read once per pass; the cost is O(unique rows x n), never O(V^2). With bfloat16 storage the
     arithmetic is float32 and each updated stored value is rounded stochastically, with random bits
     fixed by ``rounding_seed`` (so a resumed run repeats them).
+
+    ``kernel``: run the two passes as fused CPU kernels (:mod:`.cpu_kernel`, each touched row read
+    and written once per pass; the same arithmetic, up to the order of float sums); ``None`` (the
+    default) uses them where they were measured faster (docs/word2vec.md section 6b): on the CPU
+    for 16-bit storage and for models wider than one column block (the limit); ``False`` forces the
+    torch passes (the reference, and the path on CUDA); ``True`` forces the kernels.
     """
+    if kernel is None:
+        several_blocks = model.emb_store.shape[0] > 1
+        half_storage = model.emb_store.dtype in (torch.bfloat16, torch.float16)
+        kernel = (half_storage or several_blocks) and kernel_available(model)
+    elif kernel and not kernel_available(model):
+        raise UserError(f"the fused CPU step needs numba and a model on the CPU (it is on {model.device}); "
+                        "use `kernel=None` or `kernel=False`")
     emb_store, out_store = model.emb_store, model.out_store
     dev, dtype = emb_store.device, model.compute_dtype
     half = emb_store.dtype in (torch.bfloat16, torch.float16)
@@ -394,14 +469,63 @@ def cbow_update(
     crow[1:] = torch.cumsum(per_b, 0)
     occ_scale = model.out_scale[occ_ids]
 
-    # Pass 1: scores. Float32/64 storage is read in place (sparse products read only the rows they
-    # need); 16-bit storage is gathered (the unique rows of one block) and widened to float32.
-    V = emb_store.shape[1]
+    o_order, o_off = _sorted_groups(occ_loc, Uo)
+    c_order, c_off = _sorted_groups(ctx_loc, Uc)
+    b_of_o, b_of_c = occ_b[o_order], ctx_b[c_order]
+
+    # Pass 1: scores (and the context means of every block, kept for pass 2).
+    if kernel:
+        s, Hs = _kernel_pass1(model, B, uc, c_off, b_of_c, w_ctx[c_order], uo, o_off, o_order, b_of_o)
+    else:
+        s, Hs = _torch_pass1(model, ctx_ids, ctx_loc, ctx_off, w_ctx, uc, occ_ids, occ_loc, occ_b, uo, crow)
+    s *= occ_scale
+    label = occ_pos.to(dtype)
+    g = (label - torch.sigmoid(s)) * lr
+    loss = float(-torch.nn.functional.logsigmoid(torch.where(occ_pos, s, -s)).sum(dtype=torch.float64))
+
+    # Decay each touched row once per touch (a scale change), then updates divided by the new scale.
+    decay = 1.0 - lr * weight_decay
+    if decay != 1.0:
+        d = torch.tensor(decay, dtype=dtype, device=dev)
+        model.out_scale[uo] *= torch.pow(d, (o_off[1:] - o_off[:-1]).to(dtype))
+        if model.train_emb:
+            model.emb_scale[uc] *= torch.pow(d, (c_off[1:] - c_off[:-1]).to(dtype))
+    w_neu = g * occ_scale  # neu1e_b = sum g * (old) output rows
+    w_out = (g / model.out_scale[occ_ids])[o_order]  # dO_u = sum g H_b / new scale
+    w_emb = (inv_cw[ctx_b] / model.emb_scale[ctx_ids])[c_order]  # dE_u = sum neu1e_b / m / new scale
+
+    # Pass 2: updates, block by block, from the values before the step (H kept from pass 1). With
+    # 16-bit storage the rounding's random bits come from ``rounding_seed``: per block, one draw for
+    # the output rows' update, then one for the context rows' (both paths draw them alike).
+    gen = torch.Generator().manual_seed(rounding_seed) if half else None
+    if kernel:
+        _kernel_pass2(model, Hs, uo, o_off, b_of_o, w_neu[o_order], w_out, uc, c_off, b_of_c, w_emb, gen)
+    else:
+        _torch_pass2(model, Hs, uo, occ_ids, occ_loc, crow, w_neu, o_off, b_of_o, w_out,
+                     uc, c_off, b_of_c, w_emb, gen)
+    for store, scale, u in ((out_store, model.out_scale, uo), (emb_store, model.emb_scale, uc)):
+        small = u[scale[u] < MIN_SCALE]
+        if len(small):
+            for k in range(store.shape[0]):
+                folded = store[k].index_select(0, small).to(dtype) * scale[small, None]
+                store[k].index_copy_(0, small, folded.to(store.dtype))
+            scale[small] = 1.0
+    return loss, B
+
+
+def _torch_pass1(model, ctx_ids, ctx_loc, ctx_off, w_ctx, uc, occ_ids, occ_loc, occ_b, uo, crow):
+    """Scores and context means with torch ops, block by block. Float32/64 storage is read in
+    place (sparse products read only the rows they need); 16-bit storage is gathered (the unique
+    rows of one block) and widened to float32."""
+    emb_store, out_store = model.emb_store, model.out_store
+    dev, dtype = emb_store.device, model.compute_dtype
+    half = emb_store.dtype in (torch.bfloat16, torch.float16)
+    B, V, Uo = len(ctx_off), emb_store.shape[1], len(uo)
     if half:
         c_idx, o_idx, o_cols = ctx_loc, occ_loc, Uo
     else:
         c_idx, o_idx, o_cols = ctx_ids, occ_ids, V
-    sampled = int(per_b.max()) <= o_cols  # torch's sampled product needs nnz per row <= columns
+    sampled = int((crow[1:] - crow[:-1]).max()) <= o_cols  # torch's sampled product needs nnz per row <= columns
     if sampled:
         pattern = _csr(crow, o_idx, torch.zeros(len(o_idx), dtype=dtype, device=dev), (B, o_cols))
     s = torch.zeros(len(occ_loc), dtype=dtype, device=dev)
@@ -417,30 +541,14 @@ def cbow_update(
             s += torch.sparse.sampled_addmm(pattern, H, O_k.t(), beta=0.0).values()
         else:
             s += (O_k[o_idx] * H[occ_b]).sum(-1)
-    s *= occ_scale
-    label = occ_pos.to(dtype)
-    g = (label - torch.sigmoid(s)) * lr
-    loss = float(-torch.nn.functional.logsigmoid(torch.where(occ_pos, s, -s)).sum(dtype=torch.float64))
+    return s, Hs
 
-    # Decay each touched row once per touch (a scale change), then updates divided by the new scale.
-    decay = 1.0 - lr * weight_decay
-    o_order, o_off = _sorted_groups(occ_loc, Uo)
-    c_order, c_off = _sorted_groups(ctx_loc, Uc)
-    if decay != 1.0:
-        d = torch.tensor(decay, dtype=dtype, device=dev)
-        model.out_scale[uo] *= torch.pow(d, (o_off[1:] - o_off[:-1]).to(dtype))
-        if model.train_emb:
-            model.emb_scale[uc] *= torch.pow(d, (c_off[1:] - c_off[:-1]).to(dtype))
-    w_neu = g * occ_scale  # neu1e_b = sum g * (old) output rows
-    w_out = (g / model.out_scale[occ_ids])[o_order]  # dO_u = sum g H_b / new scale
-    w_emb = (inv_cw[ctx_b] / model.emb_scale[ctx_ids])[c_order]  # dE_u = sum neu1e_b / m / new scale
-    b_of_o, b_of_c = occ_b[o_order], ctx_b[c_order]
 
-    # Pass 2: updates, block by block, from the values before the step (H kept from pass 1).
-    gen = torch.Generator().manual_seed(rounding_seed) if half else None
+def _torch_pass2(model, Hs, uo, occ_ids, occ_loc, crow, w_neu, o_off, b_of_o, w_out, uc, c_off, b_of_c, w_emb, gen):
+    emb_store, out_store, dtype = model.emb_store, model.out_store, model.compute_dtype
     for k in range(emb_store.shape[0]):
         E_k, O_k, H = emb_store[k], out_store[k], Hs[k]
-        if half:
+        if gen is not None:
             Ou = O_k.index_select(0, uo).to(dtype)
             neu1e = _bag(Ou, occ_loc, crow[:-1], w_neu)
             _write_rows(O_k, uo, Ou.add_(_bag(H, b_of_o, o_off[:-1], w_out)), gen)
@@ -452,14 +560,52 @@ def cbow_update(
             O_k.index_add_(0, uo, _bag(H, b_of_o, o_off[:-1], w_out))
             if model.train_emb:
                 E_k.index_add_(0, uc, _bag(neu1e, b_of_c, c_off[:-1], w_emb))
-    for store, scale, u in ((out_store, model.out_scale, uo), (emb_store, model.emb_scale, uc)):
-        small = u[scale[u] < MIN_SCALE]
-        if len(small):
-            for k in range(store.shape[0]):
-                folded = store[k].index_select(0, small).to(dtype) * scale[small, None]
-                store[k].index_copy_(0, small, folded.to(store.dtype))
-            scale[small] = 1.0
-    return loss, B
+
+
+def _raw(store: torch.Tensor) -> np.ndarray:
+    """The stored blocks as a numpy array sharing memory (16-bit floats as their raw int16 bits)."""
+    return store.view(torch.int16).numpy() if store.dtype == torch.bfloat16 else store.numpy()
+
+
+def _kernel_pass1(model, B, uc, c_off, c_b, c_w, uo, o_off, o_occ, o_b):
+    """Pass 1 as one fused kernel over the column blocks (see :mod:`.cpu_kernel`)."""
+    from infwidth.experiments.word2vec import cpu_kernel
+
+    cpu_kernel.set_threads(torch.get_num_threads())
+    nb, _, c = model.emb_store.shape
+    H = torch.empty(nb, B, c, dtype=model.compute_dtype)
+    s_part = torch.empty(nb, len(o_occ), dtype=model.compute_dtype)
+    cpu_kernel.pass1(_raw(model.emb_store), _raw(model.out_store), uc.numpy(), c_off.numpy(), c_b.numpy(),
+                     c_w.numpy(), uo.numpy(), o_off.numpy(), o_occ.numpy(), o_b.numpy(), H.numpy(), s_part.numpy())
+    s = s_part[0].clone()
+    for k in range(1, nb):  # the torch path's order of the blocks' partial sums
+        s += s_part[k]
+    return s, H
+
+
+def _kernel_pass2(model, H, uo, o_off, o_b, o_wneu, o_wout, uc, c_off, c_b, c_wemb, gen):
+    """Pass 2 as one fused kernel; with 16-bit storage the dither offsets are drawn from ``gen``
+    in the torch path's order (per block: output rows, then context rows)."""
+    from infwidth.experiments.word2vec import cpu_kernel
+
+    nb, _, c = model.emb_store.shape
+    if gen is None:
+        pool, half = np.zeros(1, np.int32), 1 << 62
+        offs_o = offs_e = np.zeros((nb, 1), np.int64)
+    else:
+        pool, half = _dither_pool("cpu").numpy(), DITHER_POOL // 2
+        n_o, n_e = len(uo) * c, len(uc) * c
+        offs_o = np.zeros((nb, max(1, -(-n_o // half))), np.int64)
+        offs_e = np.zeros((nb, max(1, -(-n_e // half))), np.int64)
+        for k in range(nb):
+            o = _dither_offsets(n_o, gen)
+            offs_o[k, : len(o)] = o
+            if model.train_emb:
+                e = _dither_offsets(n_e, gen)
+                offs_e[k, : len(e)] = e
+    cpu_kernel.pass2(_raw(model.emb_store), _raw(model.out_store), H.numpy(), uo.numpy(), o_off.numpy(), o_b.numpy(),
+                     o_wneu.numpy(), o_wout.numpy(), uc.numpy(), c_off.numpy(), c_b.numpy(), c_wemb.numpy(),
+                     bool(model.train_emb), pool, offs_o, offs_e, half)
 
 
 def _write_rows(store: torch.Tensor, rows: torch.Tensor, new: torch.Tensor, gen: torch.Generator) -> None:

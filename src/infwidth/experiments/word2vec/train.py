@@ -325,6 +325,14 @@ def train_model(
     }
 
 
+def _bytes(n: float) -> str:
+    """``n`` bytes in a readable unit: 3.2 kB, 45.1 MB, 7.20 GB."""
+    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= size:
+            return f"{n / size:.2f} GB" if unit == "GB" else f"{n / size:.1f} {unit}"
+    return f"{n:.0f} B"
+
+
 def _percent(acc: float | None) -> str:
     return "n/a" if acc is None else f"{100 * acc:.2f}%"
 
@@ -491,8 +499,12 @@ def train_one_model(
         model = CBOWModel.from_state(state["model"])
         log(f"{spec}: resuming at epoch {state['epoch']}, batch {state['batch']}")
     else:
-        size = "" if approx_bytes is None else f", about {approx_bytes / 1e9:.2f} GB"
-        log(f"{spec}: width {model_width(spec, data.vocab_size):,}{size}")
+        width = model_width(spec, data.vocab_size)
+        mats = 2.0 * data.vocab_size * width * storage_dtype(cfg).itemsize
+        size = f", the two matrices {_bytes(mats)}"
+        if approx_bytes is not None:
+            size += f" (peak about {_bytes(approx_bytes)} with the process's fixed working memory)"
+        log(f"{spec}: width {width:,}{size}")
         model = build_model(spec, data.vocab_size, seed=cfg.seed, device=device, dtype=dtype,
                             storage=storage_dtype(cfg))
     stats = train_model(
