@@ -117,9 +117,11 @@ def wall_by_point(path: Path) -> None:
     sweep = read_sweep(path)
     keys = {p.key for p in sweep.points()}
     records = {k: r for k, r in read_points(path).items() if k in keys}  # not points of an earlier grid
+    width = sweep.transfer.width if sweep.transfer else "width"  # e.g. the GPT's "train.model.d_model"
+    group = (sweep.transfer.group if sweep.transfer else None) or "param"
     by: dict[tuple, list[float]] = defaultdict(list)
     for r in records.values():
-        by[(r["axes"].get("param", ""), r["axes"].get("width"))].append(r.get("seconds") or 0.0)
+        by[(r["axes"].get(group, ""), r["axes"].get(width))].append(r.get("seconds") or 0.0)
     total = sum(sum(v) for v in by.values())
     print(f"\n### {sweep.name or path.name}: {len(records)} of {len(sweep.points())} points, {total:.0f} s of point time\n")
     print("| param | width | points | seconds | mean s/point | share |")

@@ -97,3 +97,17 @@ def test_units_register_lazily_by_import_path():
     assert "lr" in unit.fields()
     with pytest.raises(UserError, match="module:function"):
         register_unit("x", "no_colon")
+
+
+def test_every_shipped_sweep_validates_and_names_its_transfer_axes():
+    from infwidth.sweeps.named import NAMED
+
+    for name in NAMED:
+        sweep = load_sweep(name)
+        points = sweep.points()
+        assert len(points) == len({p.key for p in points}) > 0, name
+        if sweep.transfer is not None:
+            assert {sweep.transfer.width, sweep.transfer.lr} <= set(sweep.axes), name
+    gpt = load_sweep("transfer-gpt-cpu")
+    widths = sorted({p.config["train"]["model"]["d_model"] for p in gpt.points()})
+    assert widths == gpt.axes["train.model.d_model"] and len(gpt.points()) == 288

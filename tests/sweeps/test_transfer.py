@@ -93,3 +93,16 @@ def test_bootstrap_resamples_only_the_seeds_that_ran_at_each_width():
     single = check_transfer(one_seed, TransferSpec())["p"]
     assert all(math.isnan(x) for x in single.log2_lr_star_std)  # one seed at some width: no spread to estimate
     assert single.as_dict()["drift_ci90"] == [None, None]
+
+
+def test_a_sweep_still_running_gets_no_verdict_from_its_missing_points():
+    # width 256 has run only the small rates; the loss there falls to the last one that ran. A missing
+    # point is not a bad one: the optimum found so far is no verdict ("incomplete"), while a failed point
+    # at the same rates (it ran) is worst-of-curve and the group can pass.
+    full = [{"param": "p", "width": w, "lr": 2.0**k, "seed": 0, "status": "ok", "loss": (k + 5) ** 2}
+            for w in (64, 128, 256) for k in range(-10, 0)]
+    running = [r for r in full if not (r["width"] == 256 and r["lr"] > 2.0**-7)]
+    v = check_transfer(running, TransferSpec())["p"]
+    assert not v.passed and "incomplete" in v.message and "256" in v.message
+    failed = [r if not (r["width"] == 256 and r["lr"] > 2.0**-2) else {**r, "status": "failed", "loss": None} for r in full]
+    assert check_transfer(failed, TransferSpec())["p"].passed

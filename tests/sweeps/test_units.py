@@ -34,14 +34,37 @@ def test_mlp_unit_is_deterministic_and_sp_differs_from_mup():
     assert bad["status"] == "failed" and bad["error"].startswith("UserError: param must be 'mup' or 'sp'")
 
 
-def test_gpt_unit_trains_a_tiny_gpt():
+def test_gpt_unit_trains_a_tiny_gpt_through_the_anymodel_train_config():
+    from infwidth.anymodel.gpt import GPTConfig
+    from infwidth.anymodel.train import TrainConfig, train
+    from infwidth.device import torch_threads
+    from infwidth.sweeps.gpt_unit import GPTPoint, train_config
+
     target = resolve_unit("gpt").target
-    cfg = {"width": 16, "n_head": 2, "block_size": 16, "batch": 4, "steps": 3, "n_chars": 20_000, "eval_batches": 1,
-           "device": "cpu"}
-    mup, sp = (execute(target, {**cfg, "param": p}) for p in ("mup", "sp"))
+    train_cfg = {"model": {"vocab_size": 27, "d_model": 16, "n_head": 2, "block_size": 16}, "batch": 4, "steps": 3,
+                 "n_chars": 20_000, "eval_batches": 1, "device": "cpu"}
+    mup, sp = (execute(target, {"param": p, "train": train_cfg}) for p in ("mup", "sp"))
     assert mup["status"] == sp["status"] == "ok", (mup, sp)
     assert math.isfinite(mup["result"]["loss"]) and mup["result"]["loss"] != sp["result"]["loss"]
-    assert execute(target, {**cfg, "param": "mup"})["result"] == mup["result"]
+    assert execute(target, {"param": "mup", "train": train_cfg})["result"] == mup["result"]
+    # the unit is anymodel's train() with the recipe applied: SP is one Adam rate for every tensor
+    direct = TrainConfig(model=GPTConfig(vocab_size=27, d_model=16, n_head=2, block_size=16), batch=4, steps=3,
+                         n_chars=20_000, eval_batches=1, device="cpu", parametrization="sp", adam_c=("0", "0", "0"))
+    with torch_threads(1):  # the unit's thread count, so the sums run in the same order
+        assert train(direct).val_loss == sp["result"]["loss"]
+    assert train_config(GPTPoint("sp", TrainConfig(model=direct.model))).adam_c == ("0", "0", "0")
+    bad = execute(target, {"param": "mup", "train": {**train_cfg, "parametrization": "ntp"}})
+    assert bad["status"] == "failed" and "set the recipe with `param`" in bad["error"]
+
+
+def test_gpt_sweep_takes_dotted_axes_into_the_train_config(tmp_path):
+    spec = {"unit": "gpt", "base": {"train": {"model": {"vocab_size": 27, "n_head": 2, "block_size": 8}, "batch": 2,
+                                              "steps": 2, "n_chars": 5_000, "eval_batches": 1, "device": "cpu"}},
+            "axes": {"param": ["mup"], "train.model.d_model": [8, 16], "train.lr": [0.01]}}
+    run_sweep(spec, tmp_path, progress=False)
+    records = list(read_points(tmp_path).values())
+    assert sorted(r["axes"]["train.model.d_model"] for r in records) == [8, 16]
+    assert all(r["status"] == "ok" for r in records)
 
 
 def test_unit_must_take_a_frozen_dataclass():

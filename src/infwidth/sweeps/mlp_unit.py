@@ -31,7 +31,7 @@ class MLPAdamConfig:
     train_chars: int = 200_000
     val_chars: int = 20_000
     nonlinearity: str = "relu"
-    device: str = "cpu"
+    device: str = "auto"  # infwidth.device.resolve_device: a GPU when there is one
     threads: int = 1
 
 

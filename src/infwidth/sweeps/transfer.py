@@ -122,8 +122,12 @@ def _optima(grid: np.ndarray, x: list[float]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def check_group(name: str, widths: list[int], x: list[float], grid: np.ndarray, spec: TransferSpec,
-                seed: int = 0) -> GroupVerdict:
-    """The verdict for one group from its ``[width, seed, lr]`` loss array."""
+                seed: int = 0, incomplete: Sequence[int] = ()) -> GroupVerdict:
+    """The verdict for one group from its ``[width, seed, lr]`` loss array.
+
+    ``incomplete``: widths where some learning rate has no finished point yet (a sweep still running).
+    Their optimum is computed from what ran but the group cannot pass: a missing rate is not a bad one.
+    """
     if len(widths) < 2:
         raise UserError(f"the transfer check needs at least 2 widths, group {name!r} has {len(widths)}; add widths to the sweep")
     if len(x) < 3:
@@ -156,8 +160,11 @@ def check_group(name: str, widths: list[int], x: list[float], grid: np.ndarray, 
     moved = [w for w, v in zip(widths[1:], xs[1:], strict=True)
              if abs(v - xs[0]) > tol * math.log2(w / widths[0]) + 1e-12]
     edges = [w for w, e in zip(widths, edge, strict=True) if e]
-    passed = abs(slope) <= tol and not edges
-    if edges:
+    passed = abs(slope) <= tol and not edges and not incomplete
+    if incomplete:
+        message = (f"{name}: incomplete, width(s) {', '.join(map(str, incomplete))} still lack points on the lr grid; "
+                   f"drift so far {slope:+.3f} octaves per doubling (finish the sweep for a verdict)")
+    elif edges:
         message = (f"{name}: optimum on the edge of the lr grid at width(s) {', '.join(map(str, edges))}; "
                    "widen the lr axis (its location is unknown)")
     elif passed:
@@ -183,10 +190,11 @@ def check_transfer(rows: Sequence[Mapping[str, Any]], spec: TransferSpec, metric
     for role in (spec.width, spec.lr):
         if role not in rows[0]:
             raise UserError(f"the results have no column {role!r}; set [transfer] width/lr to the sweep's axes")
-    return {name: check_group(name, *_unpack(entry), spec)
-            for name, entry in loss_grid(rows, spec, metric, keys).items()}
-
-
-def _unpack(entry: tuple) -> tuple:
-    widths, x, _seeds, grid = entry
-    return widths, x, grid
+    ran: dict[str, set[tuple[int, float]]] = {}
+    for row in rows:  # finished points (ok or failed); pending ones have no row
+        ran.setdefault(_group_name(row, keys), set()).add((int(row[spec.width]), math.log2(float(row[spec.lr]))))
+    out = {}
+    for name, (widths, x, _seeds, grid) in loss_grid(rows, spec, metric, keys).items():
+        incomplete = [w for w in widths if any((w, xi) not in ran[name] for xi in x)]
+        out[name] = check_group(name, widths, x, grid, spec, incomplete=incomplete)
+    return out

@@ -23,6 +23,8 @@ UNITS: dict[str, str] = {
     "mlp-adam": "infwidth.sweeps.mlp_unit:train_mlp",
     "coordcheck-point": "infwidth.sweeps.coordcheck_unit:coordcheck_point",
     "gpt": "infwidth.sweeps.gpt_unit:train_gpt",
+    "word2vec": "infwidth.sweeps.word2vec_unit:train_word2vec",
+    "maml": "infwidth.sweeps.maml_unit:train_maml",
     "converge": "infwidth.studies.converge:run_point",
     "contrast": "infwidth.studies.contrast:contrast_point",
 }

@@ -240,18 +240,24 @@ def to_inputs(images: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch
 SAMPLE_FILE = ("omniglot", "omniglot_sample.npz")
 
 
-def load_sample(*, rotations: bool = True) -> dict[str, OmniglotClasses]:
+def load_sample(*, rotations: bool = True, path: str | Path | None = None) -> dict[str, OmniglotClasses]:
     """The small preprocessed sample shipped with the package: a few train- and test-split characters.
 
     Returns ``{"train": ..., "test": ...}``; train gets the rotated copies (as the full meta-train split).
+    ``path``: another ``.npz`` in the same layout (arrays ``train``, ``train_names``, ``test``, ``test_names``).
     """
     from infwidth.datasets import package_data
 
-    path = package_data(*SAMPLE_FILE)
-    if not path.is_file():
-        raise UserError(f"the shipped Omniglot sample {path.name} is missing; reinstall infwidth")
-    with np.load(path, allow_pickle=False) as z:
-        out = {s: OmniglotClasses(torch.from_numpy(z[s]), [str(n) for n in z[f"{s}_names"]]) for s in ("train", "test")}
+    if path is None:
+        path = package_data(*SAMPLE_FILE)
+        if not path.is_file():
+            raise UserError(f"the shipped Omniglot sample {path.name} is missing; reinstall infwidth")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            out = {s: OmniglotClasses(torch.from_numpy(z[s]), [str(n) for n in z[f"{s}_names"]]) for s in ("train", "test")}
+    except (OSError, KeyError, ValueError) as exc:
+        raise UserError(f"cannot read Omniglot sample {path} ({exc}); give an .npz with train, train_names, test, "
+                        "test_names") from None
     if rotations:
         out["train"] = with_rotations(out["train"])
     return out
@@ -260,11 +266,15 @@ def load_sample(*, rotations: bool = True) -> dict[str, OmniglotClasses]:
 SAMPLE_VAL_CHARACTERS = 20
 
 
-def sample_splits() -> dict[str, OmniglotClasses]:
+def sample_splits(path: str | Path | None = None) -> dict[str, OmniglotClasses]:
     """Train/val/test splits from the shipped sample (what the tour and a data-less ``maml train`` use):
     the sample's train characters minus the last ``SAMPLE_VAL_CHARACTERS`` (with rotations) for
-    meta-training, those for meta-validation, the sample's test characters for meta-testing."""
-    sample = load_sample(rotations=False)
+    meta-training, those for meta-validation, the sample's test characters for meta-testing.
+    ``path``: an ``.npz`` in the sample's layout instead of the shipped one."""
+    sample = load_sample(rotations=False, path=path)
+    if sample["train"].num_classes <= SAMPLE_VAL_CHARACTERS:
+        raise UserError(f"the sample {path} has {sample['train'].num_classes} train characters; it needs more than "
+                        f"{SAMPLE_VAL_CHARACTERS} (the last {SAMPLE_VAL_CHARACTERS} are meta-validation)")
     n_train = sample["train"].num_classes - SAMPLE_VAL_CHARACTERS
     return {
         "train": with_rotations(sample["train"].subset(range(n_train))),
