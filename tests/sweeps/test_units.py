@@ -93,3 +93,16 @@ def test_converge_and_contrast_units_are_the_studies_own(tmp_path):
         assert rec["result"] == json.loads(json.dumps(direct))
     with pytest.raises(UserError, match="unknown config field 'lrr' for unit 'contrast', field 'config'"):
         run_sweep({**spec, "axes": {"config.lrr": [1]}}, tmp_path / "bad", progress=False)
+
+
+def test_a_partly_given_nested_config_keeps_the_units_defaults():
+    """`train.model.d_model` alone must not reset the GPT's vocabulary to GPTConfig's class default:
+    the nested config starts from the unit's default instance."""
+    from infwidth.sweeps.gpt_unit import GPTPoint
+
+    unit = resolve_unit("gpt")
+    point = unit.make_config({"train.model.d_model": 48, "train.lr": 0.01})
+    default = GPTPoint()
+    assert point.train.model.d_model == 48 and point.train.lr == 0.01
+    assert point.train.model.vocab_size == default.train.model.vocab_size == 27
+    assert point.train.steps == default.train.steps

@@ -66,8 +66,24 @@ def field_names(cls: type) -> list[str]:
     return [f.name for f in dataclasses.fields(cls)]
 
 
-def build_dataclass(cls: type, values: Mapping[str, Any], where: str) -> Any:
-    """``cls(**values)`` with nested dataclasses built from mappings or dotted keys; one-line errors."""
+def _field_default(cls: type, name: str, start: Any) -> Any:
+    """The value field ``name`` of ``cls`` takes when not given: ``start``'s, else the field's default."""
+    if start is not None:
+        return getattr(start, name)
+    for f in dataclasses.fields(cls):
+        if f.name == name:
+            if f.default is not dataclasses.MISSING:
+                return f.default
+            if f.default_factory is not dataclasses.MISSING:
+                return f.default_factory()
+    return None
+
+
+def build_dataclass(cls: type, values: Mapping[str, Any], where: str, start: Any = None) -> Any:
+    """``cls(**values)`` with nested dataclasses built from mappings or dotted keys; one-line errors.
+
+    A nested dataclass given partly (``{"train.model.d_model": 128}``) starts from the value that field
+    has by default (``start``'s, or its default factory's), so fields not named keep the unit's defaults."""
     fields = field_names(cls)
     flat: dict[str, Any] = {}
     nested: dict[str, dict[str, Any]] = {}
@@ -88,11 +104,13 @@ def build_dataclass(cls: type, values: Mapping[str, Any], where: str) -> Any:
     for key, value in list(flat.items()):
         kind = hints.get(key)
         if isinstance(value, Mapping) and isinstance(kind, type) and dataclasses.is_dataclass(kind):
-            flat[key] = build_dataclass(kind, value, f"{where}, field {key!r}")
+            default = _field_default(cls, key, start)
+            flat[key] = build_dataclass(kind, value, f"{where}, field {key!r}",
+                                        default if isinstance(default, kind) else None)
         elif isinstance(value, list):
             flat[key] = tuple(value)
     try:
-        return cls(**flat)
+        return dataclasses.replace(start, **flat) if start is not None else cls(**flat)
     except TypeError as exc:
         raise UserError(f"cannot build {cls.__name__} for {where}: {exc}") from None
 
