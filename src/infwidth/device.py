@@ -138,9 +138,14 @@ def require_memory(nbytes: float, what: str, advice: str, device: torch.device |
 
 
 def format_bytes(nbytes: float) -> str:
-    """A byte count for messages: ``45.0 MiB``, ``2.80 GiB`` (binary units), or ``1.2e+16 bytes``."""
+    """A byte count for messages and logs: ``512 B``, ``3.2 KiB``, ``45.0 MiB``, ``2.80 GiB`` (binary
+    units), or ``1.2e+16 bytes``."""
     if nbytes >= 2**50:
         return f"{nbytes:.1e} bytes"
     if nbytes >= 2**30:
         return f"{nbytes / 2**30:,.2f} GiB"
-    return f"{nbytes / 2**20:,.1f} MiB"
+    if nbytes >= 2**20:
+        return f"{nbytes / 2**20:,.1f} MiB"
+    if nbytes >= 2**10:
+        return f"{nbytes / 2**10:,.1f} KiB"
+    return f"{nbytes:.0f} B"

@@ -48,10 +48,10 @@ def test_train_eval_pca_and_refusals(tmp_path, corpus_file, capsys):
     assert record["results"]["models"]["ntk:8"]["embedding_movement"] == 0.0
     assert record["results"]["models"]["limit"]["embedding_movement"] > 0.0
     log = capsys.readouterr()
-    # a tiny vocabulary's matrices are reported in kB, apart from the process's fixed working memory
+    # a tiny vocabulary's matrices are reported in KiB, apart from the process's fixed working memory
     V = record["results"]["vocab_size"]
     line = next(x for x in (log.out + log.err).splitlines() if x.startswith("mup:8: width 8"))
-    assert f"the two matrices {2 * V * 8 * 4 / 1e3:.1f} kB" in line and "fixed working memory" in line, line
+    assert f"the two matrices {2 * V * 8 * 4 / 1024:.1f} KiB" in line and "fixed working memory" in line, line
 
     # the same command again: refused in one line, nothing overwritten
     before = (out / "run.json").read_text()

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from infwidth.device import torch_threads
+from infwidth.device import format_bytes, torch_threads
 from infwidth.errors import Diverged, UserError
 from infwidth.experiments.word2vec.config import TrainConfig, check_memory, validate
 from infwidth.experiments.word2vec.models import (
@@ -332,14 +332,6 @@ def train_model(
     }
 
 
-def _bytes(n: float) -> str:
-    """``n`` bytes in a readable unit: 3.2 kB, 45.1 MB, 7.20 GB."""
-    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if n >= size:
-            return f"{n / size:.2f} GB" if unit == "GB" else f"{n / size:.1f} {unit}"
-    return f"{n:.0f} B"
-
-
 def _percent(acc: float | None) -> str:
     return "n/a" if acc is None else f"{100 * acc:.2f}%"
 
@@ -508,9 +500,9 @@ def train_one_model(
     else:
         width = model_width(spec, data.vocab_size)
         mats = 2.0 * data.vocab_size * width * storage_dtype(cfg).itemsize
-        size = f", the two matrices {_bytes(mats)}"
+        size = f", the two matrices {format_bytes(mats)}"
         if approx_bytes is not None:
-            size += f" (peak about {_bytes(approx_bytes)} with the process's fixed working memory)"
+            size += f" (peak about {format_bytes(approx_bytes)} with the process's fixed working memory)"
         log(f"{spec}: width {width:,}{size}")
         model = build_model(spec, data.vocab_size, seed=cfg.seed, device=device, dtype=dtype,
                             storage=storage_dtype(cfg))
