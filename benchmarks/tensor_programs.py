@@ -154,22 +154,17 @@ def side_by_side(device: str, quick: bool, seeds: int = 8, dtype: torch.dtype = 
 def schedule(device: str) -> dict:
     """Grouped execution (waves of instructions, one torch call per group) vs the one-instruction-at-a-time
     reference, side by side: L = 3 ReLU, B = 16, M = 2^12, float64, T = 2, 4, 6."""
-    import infwidth.tensor_programs.limit as tp_limit
-
     x, y, ex = task()
     lim = iw.mup(3).feature_learning_limit(2, 1, "relu", engine="tensor_program", device=device)
     rows = []
     for steps in (2, 4, 6):
         row = {"T": steps}
-        for name, grouped in (("one_at_a_time", False), ("grouped", True)):
-            tp_limit._GROUPED = grouped
-            try:
-                start = time.perf_counter()
-                run = lim.train(x, y, 0.3, steps, 16, ex, method="mc", particles=2**12, progress=lambda a, b: None)
-                row[name] = time.perf_counter() - start
-                row[name + "_f"] = [round(float(v), 6) for v in run.f[-1].flatten()]
-            finally:
-                tp_limit._GROUPED = True
+        for name, how in (("one_at_a_time", "sequential"), ("grouped", "waves")):
+            start = time.perf_counter()
+            run = lim.train(x, y, 0.3, steps, 16, ex, method="mc", particles=2**12, progress=lambda a, b: None,
+                            schedule=how)
+            row[name] = time.perf_counter() - start
+            row[name + "_f"] = [round(float(v), 6) for v in run.f[-1].flatten()]
         row["speedup"] = row["one_at_a_time"] / row["grouped"]
         rows.append(row)
         print(f"  T={steps}: one at a time {row['one_at_a_time']:.1f} s, grouped {row['grouped']:.1f} s "

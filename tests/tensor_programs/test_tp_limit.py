@@ -145,15 +145,23 @@ def test_grouped_execution_equals_one_instruction_at_a_time(method, monkeypatch)
     # the same Gaussians in the same order, so they must agree to float rounding.
     import infwidth.tensor_programs.limit as lim
 
+    runs = []  # which schedule really ran: a spy on the grouped executor
+    grouped_run = lim._run_grouped
+    monkeypatch.setattr(lim, "_run_grouped", lambda *a, **k: runs.append("waves") or grouped_run(*a, **k))
     prog = _waves()
     kw = {"order": 4} if method == "quadrature" else {"particles": 2**12, "replicas": 4, "seed": 3}
     grouped = solve_limit(prog, method=method, **kw)
-    monkeypatch.setattr(lim, "_GROUPED", False)
-    reference = solve_limit(prog, method=method, **kw)
+    reference = solve_limit(prog, method=method, schedule="sequential", **kw)
+    assert runs == ["waves"]
     assert grouped.dims == reference.dims == 8
     for k in prog.outputs:
         assert abs(grouped[k]) > 1e-3
         assert grouped[k] == pytest.approx(reference[k], rel=1e-10, abs=1e-12), k
+
+
+def test_an_unknown_schedule_is_a_one_line_error():
+    with pytest.raises(UserError, match="`schedule` 'parallel'"):
+        solve_limit(_waves(), method="mc", particles=64, replicas=2, schedule="parallel")
 
 
 def test_a_bilinear_mark_is_checked():

@@ -429,6 +429,7 @@ def solve_limit(
     memory_limit: int | None = None,
     progress: Callable[[int, int], None] | None = None,
     derivatives: str = "autograd",
+    schedule: str = "waves",
 ) -> LimitResult:
     """The limit of every scalar of ``program`` (Master Theorem), with standard errors for ``mc``.
 
@@ -436,7 +437,9 @@ def solve_limit(
     ``particles``, then M grown so the largest output standard error meets it); ``order`` and ``rule``
     for ``quadrature``. Memory is estimated first; a run that would not fit is refused naming the M
     that fits. ``derivatives``: ``E[dZ/dZhat]`` by "autograd" (per-particle derivatives) or "stein"
-    (``E[Z xi]``, no graph kept, noisier).
+    (``E[Z xi]``, no graph kept, noisier). ``schedule``: "waves" runs each wave of independent
+    instructions as one torch call (autograd derivatives); "sequential" runs one instruction at a time
+    (the reference the waves are tested against; exact algebra and Stein derivatives always do).
     """
     from infwidth.device import resolve_device
 
@@ -450,6 +453,8 @@ def solve_limit(
     dev = resolve_device(device, dtype)
     if derivatives not in ("autograd", "stein"):
         raise UserError(f"unknown derivatives {derivatives!r}; use 'autograd' or 'stein'")
+    if schedule not in ("waves", "sequential"):
+        raise UserError(f"unknown `schedule` {schedule!r}; use 'waves' or 'sequential'")
     graph = derivatives == "autograd"
     if method == "auto":
         method = choose_method(program)
@@ -465,11 +470,12 @@ def solve_limit(
             raise UserError(f"Monte Carlo needs replicas >= 2 for a standard error, got {replicas}")
         if particles < 2 * replicas:
             raise UserError(f"particles={particles} is too few for {replicas} replicas; pass particles >= {2 * replicas}")
-        run = _run_mc(program, particles, replicas, seed, dtype, dev, budget, itemsize, progress, derivatives)
+        run = _run_mc(program, particles, replicas, seed, dtype, dev, budget, itemsize, progress, derivatives, schedule)
         if target_se is not None and run.max_se() > target_se:
             need = int(math.ceil(particles * (run.max_se() / target_se) ** 2 * 1.1))
             need = replicas * math.ceil(need / replicas)
-            run = _run_mc(program, need, replicas, seed + 1, dtype, dev, budget, itemsize, progress, derivatives)
+            run = _run_mc(program, need, replicas, seed + 1, dtype, dev, budget, itemsize, progress, derivatives,
+                          schedule)
         return run
     dims = gaussian_dims(program)
     if method == "exact":
@@ -486,11 +492,13 @@ def solve_limit(
     if need > budget:
         raise UserError(f"the {method} limit needs ~{format_bytes(need)} (budget {format_bytes(budget)}); "
                         "use method='mc'")
-    return _execute(program, method, reps, points, dtype, dev, seed, rule, order, need, progress, derivatives)
+    return _execute(program, method, reps, points, dtype, dev, seed, rule, order, need, progress, derivatives,
+                    schedule)
 
 
 def _run_mc(program: Program, particles: int, replicas: int, seed: int, dtype: torch.dtype, dev: torch.device,
-            budget: int, itemsize: int, progress: Callable[[int, int], None] | None, derivatives: str) -> LimitResult:
+            budget: int, itemsize: int, progress: Callable[[int, int], None] | None, derivatives: str,
+            schedule: str) -> LimitResult:
     per = particles // replicas
     graph = derivatives == "autograd"
     need = estimate_memory(program, per, replicas, itemsize, graph)
@@ -500,7 +508,8 @@ def _run_mc(program: Program, particles: int, replicas: int, seed: int, dtype: t
         fit = replicas * max(0, (budget - base) // per_point)  # points per replica that fit, times replicas
         raise UserError(f"M={particles} particles need ~{format_bytes(need)} (budget {format_bytes(budget)}); "
                         f"pass particles <= {fit}" + ("" if fit >= 2 * replicas else " (or a shorter program: fewer steps T)"))
-    return _execute(program, "mc", replicas, per, dtype, dev, seed, "hermite", None, need, progress, derivatives)
+    return _execute(program, "mc", replicas, per, dtype, dev, seed, "hermite", None, need, progress, derivatives,
+                    schedule)
 
 
 def _mmap_large_buffers(nbytes: int) -> None:
@@ -534,7 +543,8 @@ _MMAP_THRESHOLD: int | None = None
 
 def _execute(program: Program, method: str, replicas: int, points: int, dtype: torch.dtype, dev: torch.device,
              seed: int, rule: str, order: int | None, memory: int,
-             progress: Callable[[int, int], None] | None, derivatives: str = "autograd") -> LimitResult:
+             progress: Callable[[int, int], None] | None, derivatives: str = "autograd",
+             schedule: str = "waves") -> LimitResult:
     from infwidth.device import torch_threads
 
     if dev.type == "cpu":
@@ -543,16 +553,16 @@ def _execute(program: Program, method: str, replicas: int, points: int, dtype: t
     threads = 1 if dev.type == "cpu" and replicas * points < 2**16 else None
     with torch_threads(threads):
         return _execute_inner(program, method, replicas, points, dtype, dev, seed, rule, order, memory, progress,
-                              derivatives)
+                              derivatives, schedule)
 
 
 def _execute_inner(program: Program, method: str, replicas: int, points: int, dtype: torch.dtype, dev: torch.device,
                    seed: int, rule: str, order: int | None, memory: int,
-                   progress: Callable[[int, int], None] | None, derivatives: str) -> LimitResult:
+                   progress: Callable[[int, int], None] | None, derivatives: str, schedule: str) -> LimitResult:
     start = time.perf_counter()
     solver = _Solver(program, method, replicas, points, dtype, dev, seed, rule, order, derivatives=derivatives)
     scalars: dict[str, torch.Tensor] = {}
-    if solver.autograd and _GROUPED:
+    if solver.autograd and schedule == "waves":
         with torch.enable_grad():
             scalars = _run_grouped(solver, program, progress)
     else:
@@ -610,7 +620,6 @@ def _run_sequential(solver: _Solver, program: Program, progress: Callable[[int, 
                 progress(i + 1, total)
 
 
-_GROUPED = True  # False: the one-instruction-at-a-time reference path also for autograd derivatives (tests)
 
 
 def _schedule(program: Program) -> list[tuple[tuple[Any, ...], list[int]]]:
