@@ -12,7 +12,9 @@ read and write once (the unique context and output rows of each batch, V values 
 written once) through one in-place pass over a contiguous buffer of that size. It reports CPU
 seconds per batch (``time.process_time``: on a shared machine wall time mostly measures the other
 jobs) and the fraction of the floor reached, for the steps named by ``--steps``: the fused CPU
-kernel, the torch blocked step, and the previous (unfused, row-major) step.
+kernel, the torch blocked step, and the previous (unfused, row-major) step. Beside it, the in-place
+floor: the same bytes read and written once at the rows' own addresses in the model's storage
+(one thread, no arithmetic) -- the least any step that updates the rows in place can cost.
 
 ``compare`` runs the paper's C program (edwardjhu/TP4 ``Word2Vec/src/word2vec.c``, compiled by the
 user; it is not part of this repository; its progress lines -- every 500k words, or more often in a
@@ -256,18 +258,50 @@ def _step_case(spec: str, vocab: int, storage: str, threads: int, batches: int, 
     for _ in range(5):
         buf.mul_(1.0)
     floor = (time.process_time() - t) / 5 * (row_bytes / (4 * n))
+    in_place = _in_place_floor(model, cases[1:]) if which != "unfused" else float("nan")
     return {"model": spec, "V": vocab, "storage": storage, "threads": threads, "step": which,
             "cpu_s_per_batch": cpu, "wall_s_per_batch": wall, "floor_s": floor,
-            "floor_gb_per_s": 2 * row_bytes / floor / 1e9, "unique_rows_per_batch": rows / batches,
+            "floor_gb_per_s": 2 * row_bytes / floor / 1e9, "in_place_floor_s": in_place,
+            "unique_rows_per_batch": rows / batches,
             "targets_per_cpu_s": B / cpu, "peak_rss_gb": _peak_rss_gb()}
+
+
+def _in_place_floor(model, batches) -> float:
+    """CPU seconds per batch to read and write each unique row of the batch once where it is stored
+    (``x += 0`` over the row's segment in every column block, rows in increasing order): the same
+    bytes as the streaming floor, at the addresses the step must use. No step that updates the rows
+    in place can be faster; how far it is above the streaming floor is what scattered rows cost on
+    this machine."""
+    import numpy as np
+    import torch
+    from numba import njit
+
+    from infwidth.experiments.word2vec.models import _raw
+
+    @njit
+    def touch(store, rows, zero):
+        for k in range(store.shape[0]):
+            for u in range(len(rows)):
+                r = store[k, rows[u]]
+                for j in range(store.shape[2]):
+                    r[j] += zero  # a run-time zero: a real read and write the compiler cannot drop
+
+    emb, out = _raw(model.emb_store), _raw(model.out_store)
+    zero = np.zeros(1, emb.dtype)[0]
+    touch(emb[:1], np.zeros(1, np.int64), zero)  # compile
+    t = time.process_time()
+    for ctx, mask, tgt, neg in batches:
+        touch(emb, torch.unique(ctx[mask]).numpy(), zero)
+        touch(out, torch.unique(torch.cat([tgt[:, None], neg], 1)).numpy(), zero)
+    return (time.process_time() - t) / len(batches)
 
 
 def step_speed(args: argparse.Namespace) -> None:
     print(f"# machine: {platform.processor() or platform.machine()}, {platform.platform()}; batch {args.batch}, "
           f"{args.batches} batches per case, synthetic Zipf corpus; times are CPU seconds (process_time)")
     print("| model | V | storage | step | threads | CPU s / batch | wall s / batch | floor s (GB/s) | "
-          "fraction of floor | targets per CPU s |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "fraction of floor | in-place floor s | fraction of in-place floor | targets per CPU s |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for vocab in args.vocab:
         for spec in args.models:
             for storage in args.storage:
@@ -282,7 +316,8 @@ def step_speed(args: argparse.Namespace) -> None:
                         print(f"| {spec} | {vocab:,} | {storage} | {STEPS[which]} | "
                               f"{threads} | {r['cpu_s_per_batch']:.3f} | {r['wall_s_per_batch']:.3f} | "
                               f"{r['floor_s']:.3f} ({r['floor_gb_per_s']:.1f}) | "
-                              f"{r['floor_s'] / r['cpu_s_per_batch']:.0%} | {r['targets_per_cpu_s']:,.0f} |",
+                              f"{r['floor_s'] / r['cpu_s_per_batch']:.0%} | {r['in_place_floor_s']:.3f} | "
+                              f"{r['in_place_floor_s'] / r['cpu_s_per_batch']:.0%} | {r['targets_per_cpu_s']:,.0f} |",
                               flush=True)
 
 
