@@ -58,6 +58,8 @@ def train(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a different run in --out."),
     device: str = typer.Option("auto", "--device"),
     threads: int = typer.Option(1, "--threads", help="torch CPU threads (1 is fastest for these small sparse steps)."),
+    step: str = typer.Option("auto", "--step", help="auto, kernel (the fused CPU step) or torch (the step GPUs run); "
+                             "the same update up to float rounding."),
     checkpoint_minutes: str = typer.Option("5", "--checkpoint-minutes", help="Checkpoint this often (and every epoch)."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ) -> None:
@@ -102,6 +104,7 @@ def train(
         progress=progress,
         checkpoint_seconds=60 * minutes,
         threads=threads,
+        step=step,
     )
     from infwidth.experiments.word2vec.report import results_table
 

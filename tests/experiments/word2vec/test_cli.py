@@ -91,6 +91,7 @@ def test_train_eval_pca_and_refusals(tmp_path, corpus_file, capsys):
         (["--config", "huge"], "unknown --config"),
         (["--memory-limit", "lots"], "--memory-limit"),
         (["--corpus", "/nonexistent/corpus.txt"], "does not exist"),
+        (["--step", "fast"], "unknown --step 'fast'"),
     ],
 )
 def test_bad_train_input_is_one_line(tmp_path, args, words, capsys):
@@ -173,3 +174,43 @@ def test_bfloat16_storage_refusals(tmp_path, corpus_file, capsys):
     assert _train(out, corpus_file, "--storage", "bfloat16", "--memory-limit", "1MB") == 2
     err = capsys.readouterr().err
     assert "memory limit" in err and err.count("\n") == 1 and not out.exists()
+
+
+def test_step_flag_chooses_the_kernel_or_the_torch_step(tmp_path, corpus_file, monkeypatch, capsys):
+    """--step kernel runs the fused CPU kernel where auto would not (one-block float32), --step torch
+    keeps it off where auto would use it (bfloat16); the two give the same run up to float rounding.
+    --step kernel for a model on a GPU is refused in one line before anything is written."""
+    from infwidth.experiments.word2vec import cpu_kernel
+
+    calls = []
+    real = cpu_kernel.pass1
+    monkeypatch.setattr(cpu_kernel, "pass1", lambda *a: (calls.append(1), real(*a))[1])
+
+    def run(name, *extra):
+        calls.clear()
+        assert _train(tmp_path / name, corpus_file, "--models", "mup:8", *extra) == 0
+        result = json.loads((tmp_path / name / "mup-8" / "result.json").read_text())
+        return len(calls), result
+
+    n_auto, auto = run("auto")
+    n_kernel, kern = run("kernel", "--step", "kernel")
+    assert n_auto == 0 and n_kernel > 0
+    assert kern["loss"] == pytest.approx(auto["loss"], rel=1e-5)
+    assert kern["updates"] == auto["updates"]
+    n_bf16, _ = run("bf16", "--storage", "bfloat16")
+    n_bf16_torch, _ = run("bf16-torch", "--storage", "bfloat16", "--step", "torch")
+    assert n_bf16 > 0 and n_bf16_torch == 0
+    capsys.readouterr()
+
+    import torch
+
+    from infwidth import device as device_module
+    from infwidth.errors import UserError
+    from infwidth.experiments.word2vec.config import PRESETS
+    from infwidth.experiments.word2vec.train import run as train_run
+
+    monkeypatch.setattr(device_module, "resolve_device", lambda d: torch.device("cuda"))
+    out = tmp_path / "gpu"
+    with pytest.raises(UserError, match="`step` kernel is the fused CPU step"):
+        train_run(PRESETS["tiny"], out, step="kernel", device="cuda")
+    assert not out.exists()

@@ -238,6 +238,7 @@ def train_model(
     desc: str = "",
     bar: Any = None,
     log=None,
+    kernel: bool | None = None,
 ) -> dict:
     """Train ``model`` for ``cfg.epochs`` epochs; returns stats (loss, updates, words/s).
 
@@ -290,6 +291,7 @@ def train_model(
                 lr,
                 cfg.weight_decay,
                 rounding_seed=int(rng.integers(0, 2**63)),
+                kernel=kernel,
             )
             if not math.isfinite(loss):
                 raise Diverged(f"the loss of {desc}", f"epoch {epoch + 1}, batch {b + 1}", "lower the learning rate `lr` and train again")
@@ -381,6 +383,10 @@ def _load_result(path: Path) -> dict | None:
         return None
 
 
+# ``step`` of :func:`run` -> ``kernel`` of :func:`~.models.cbow_update`
+STEPS = {"auto": None, "kernel": True, "torch": False}
+
+
 def run(
     cfg: TrainConfig,
     out: str | Path,
@@ -397,6 +403,7 @@ def run(
     on_batch: Callable[[], None] | None = None,
     corpus: CorpusData | None = None,
     threads: int | None = 1,
+    step: str = "auto",
     log=print,
 ) -> dict:
     """Train and evaluate every model of ``cfg`` into ``out``; returns {spec: result}.
@@ -404,15 +411,22 @@ def run(
     ``out/run.json`` records config, versions and (at the end) results; each model has its own
     folder with a checkpoint, its final vectors (``vectors.pt``) and ``result.json``. A finished
     model is not retrained on ``resume``. A loop over :func:`train_one_model` (the unit of work).
+
+    ``step``: ``auto`` (the fused CPU kernel where it was measured faster, else the torch step),
+    ``kernel`` (the fused CPU kernel; CPU only) or ``torch`` (the torch step, the one that runs on
+    GPUs). They compute the same update up to the order of float sums, so switching it on a resume
+    continues the run correctly but not bit for bit.
     """
     validate(cfg)
+    if step not in STEPS:
+        raise UserError(f"unknown `step` {step!r}; choose from {', '.join(STEPS)}")
     with torch_threads(threads or None):  # small sparse ops: one thread beats two contended ones
         return _run(cfg, Path(out), data_dir, questions, resume, overwrite, memory_limit, device, progress,
-                    checkpoint_seconds, checkpoint_every_batches, on_batch, corpus, log)
+                    checkpoint_seconds, checkpoint_every_batches, on_batch, corpus, log, STEPS[step])
 
 
 def _run(cfg, out, data_dir, questions, resume, overwrite, memory_limit, device, progress,
-         checkpoint_seconds, checkpoint_every_batches, on_batch, corpus, log) -> dict:
+         checkpoint_seconds, checkpoint_every_batches, on_batch, corpus, log, kernel) -> dict:
     from infwidth.device import resolve_device
     from infwidth.runs import RUN_FILE, check_out_dir, prepare_out_dir, write_run_record
 
@@ -420,6 +434,9 @@ def _run(cfg, out, data_dir, questions, resume, overwrite, memory_limit, device,
     resuming = False
     check_out_dir(out)
     dev = resolve_device(device)  # an unavailable device fails before anything is read or written
+    if kernel and torch.device(dev).type != "cpu":
+        raise UserError(f"`step` kernel is the fused CPU step and the models would be on {dev}; "
+                        "use `step` auto or torch")
     if (out / RUN_FILE).exists():  # refuse a foreign run before the (slow) corpus read
         out, resuming = prepare_out_dir(out, config, resume=resume, overwrite=overwrite)
     elif resume:
@@ -447,7 +464,7 @@ def _run(cfg, out, data_dir, questions, resume, overwrite, memory_limit, device,
             cfg, spec, data, out / model_dir_name(spec), questions, device=dev, resume=resuming,
             approx_bytes=need[spec], progress=progress, checkpoint_seconds=checkpoint_seconds,
             checkpoint_every_batches=checkpoint_every_batches, on_batch=on_batch, log=log,
-            bar=bar, desc=f"model {k + 1}/{len(cfg.models)} {spec}",
+            bar=bar, desc=f"model {k + 1}/{len(cfg.models)} {spec}", kernel=kernel,
         )
     bar.close()
     write_run_record(out, config, results={"models": results, "vocab_size": data.vocab_size,
@@ -472,13 +489,15 @@ def train_one_model(
     log=print,
     bar: Any = None,
     desc: str | None = None,
+    kernel: bool | None = None,
 ) -> dict:
     """The unit of work: train and evaluate ONE model ``spec`` of ``cfg`` into ``mdir``; its JSON-ready result.
 
     ``mdir`` gets the checkpoint (resumable with ``resume``), the final vectors and ``result.json``;
     a model already finished there is not retrained on ``resume``. ``cfg`` is a frozen, picklable
     :class:`TrainConfig`; ``data`` its corpus (:func:`prepare_data`). ``bar``: a run-wide
-    :class:`RunProgress` to advance (``desc`` names the model in it).
+    :class:`RunProgress` to advance (``desc`` names the model in it). ``kernel``: as in
+    :func:`~.models.cbow_update` (``None``: where measured faster).
     """
     mdir.mkdir(parents=True, exist_ok=True)
     if not resume:
@@ -519,6 +538,7 @@ def train_one_model(
         desc=desc or spec,
         bar=bar,
         log=None if progress and _tty() else log,
+        kernel=kernel,
     )
     model.free_outputs()  # free the output vectors: peak memory stays two matrices
     emb = model.embeddings(storage_dtype(cfg))  # 16-bit storage stays 16-bit (evaluation widens it in chunks)
