@@ -64,10 +64,16 @@ def train_word2vec(point: Word2VecPoint) -> dict[str, Any]:
 
     from infwidth.device import resolve_device, torch_threads
     from infwidth.experiments.word2vec.config import check_memory
-    from infwidth.experiments.word2vec.train import questions_source, train_one_model
+    from infwidth.experiments.word2vec.train import (
+        check_storage,
+        questions_source,
+        storage_dtype,
+        train_one_model,
+    )
 
     cfg = point_config(point)
     device = resolve_device(point.device)
+    check_storage(storage_dtype(cfg), device)  # as `word2vec train` does: one line, before the corpus is read
     data = _corpus(cfg.corpus, cfg.max_chars, cfg.min_count, cfg.vocab_cap, cfg.subsample, point.data)
     questions = point.questions if point.questions is not None else questions_source(cfg, point.data)
     need = check_memory(cfg.models, data.vocab_size, data.counts, None, cfg.storage_bytes)

@@ -434,6 +434,7 @@ def _run(cfg, out, data_dir, questions, resume, overwrite, memory_limit, device,
     resuming = False
     check_out_dir(out)
     dev = resolve_device(device)  # an unavailable device fails before anything is read or written
+    check_storage(storage_dtype(cfg), dev)
     if kernel and torch.device(dev).type != "cpu":
         raise UserError(f"`step` kernel is the fused CPU step and the models would be on {dev}; "
                         "use `step` auto or torch")
@@ -450,8 +451,6 @@ def _run(cfg, out, data_dir, questions, resume, overwrite, memory_limit, device,
         questions = questions_source(cfg, data_dir)
     log(f"corpus: {len(data.ids):,} tokens in vocabulary, V = {data.vocab_size:,}")
     need = check_memory(cfg.models, data.vocab_size, data.counts, memory_limit, cfg.storage_bytes)
-    dev = resolve_device(device)
-    check_storage(storage_dtype(cfg), dev)
     if not (out / RUN_FILE).exists():
         out, resuming = prepare_out_dir(out, config, resume=resume, overwrite=overwrite)
     results: dict[str, dict] = {}
